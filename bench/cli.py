@@ -1,0 +1,240 @@
+"""``thbench``: run, list, report and score from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from bench.adapter import ADAPTERS
+from bench.context import TaskContext, default_data_root
+from bench.options import OptionError, parse_key_values
+from bench.registry import UnknownNameError
+from bench.runner import DEFAULT_RESULTS_ROOT, IncompatibleTaskError, RunConfig, RunOutcome, SampleFailure, run
+from bench.task import TASKS, DatasetError
+
+logger = logging.getLogger("thbench")
+
+#: What ``thbench run`` does with no arguments: both built-in baselines on the starter suite.
+STARTER_TASKS = ("starter-textvqa", "starter-docvqa", "starter-grounding", "starter-t2i", "starter-edit")
+BASELINES = ("ocr-pipeline", "glyph-render")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.handler(args)
+    except (UnknownNameError, IncompatibleTaskError, OptionError, DatasetError, FileNotFoundError, SampleFailure, ValueError) as error:
+        logger.error("%s", error)
+        return 2
+    except KeyboardInterrupt:
+        logger.error("interrupted; finished batches are saved, the same command resumes the run")
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="thbench", description="Evaluate visual-text models: reading and writing text in images.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command")
+    parser.set_defaults(handler=lambda _: _default_run(parser))
+
+    run_parser = commands.add_parser("run", help="run tasks against a model (no arguments: the starter suite with both baselines)")
+    run_parser.add_argument("--model", help="adapter name (thbench list models)")
+    run_parser.add_argument("--model-args", default="", help="adapter options, k=v,k2=v2")
+    run_parser.add_argument("--tasks", default="", help="comma-separated task names (default: the starter suite)")
+    run_parser.add_argument("--task-args", action="append", default=[], metavar="TASK:k=v,...",
+                            help="options for one task, e.g. mario-eval:num_images=1 (repeatable)")
+    run_parser.add_argument("--limit", type=int, help="only the first N samples of each task")
+    run_parser.add_argument("--run-dir", type=Path, help="run folder (default: results/runs/<model>-<fingerprint>)")
+    run_parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_ROOT, help="where run folders go")
+    run_parser.add_argument("--batch-size", type=int, help="requests per model call (default: the adapter's)")
+    run_parser.add_argument("--seed", type=int, default=0, help="run seed; each sample's seed derives from it")
+    run_parser.add_argument("--fail-fast", action="store_true", help="stop at the first failing sample")
+    run_parser.add_argument("--retry-errors", action="store_true", help="recompute samples that failed in an earlier run")
+    _add_context_arguments(run_parser)
+    run_parser.add_argument("--format", choices=["md", "csv", "latex", "html"], default="md", help="leaderboard format")
+    run_parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run_parser.set_defaults(handler=_run_command)
+
+    list_parser = commands.add_parser("list", help="list tasks, models, metrics or OCR engines")
+    list_parser.add_argument("what", nargs="?", choices=["tasks", "models", "metrics", "ocr"], default="tasks")
+    list_parser.set_defaults(handler=_list_command)
+
+    report_parser = commands.add_parser("report", help="leaderboard of finished runs")
+    report_parser.add_argument("runs", nargs="*", type=Path, help="run folders or folders of runs (default: results/runs)")
+    report_parser.add_argument("--format", choices=["md", "csv", "latex", "html"], default="md")
+    report_parser.add_argument("--all-metrics", action="store_true", help="every metric, not only each task's headline")
+    report_parser.add_argument("--output", type=Path, help="write to a file instead of printing")
+    report_parser.set_defaults(handler=_report_command)
+
+    score_parser = commands.add_parser("score", help="score predictions made elsewhere")
+    score_parser.add_argument("--task", required=True)
+    score_parser.add_argument("--predictions", type=Path, required=True,
+                              help='JSONL: {"id": sample id, "output": text} or {"id", "images": [paths]} per line')
+    score_parser.add_argument("--task-args", default="", help="task options, k=v,...")
+    score_parser.add_argument("--output", type=Path, help="write the scored records (JSONL) here")
+    _add_context_arguments(score_parser)
+    score_parser.set_defaults(handler=_score_command)
+    return parser
+
+
+def _add_context_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, help=f"benchmark data root (default: $THBENCH_DATA or {default_data_root()})")
+    parser.add_argument("--prompt-profile", help="prompt profile for every task (default: the model's)")
+    parser.add_argument("--ocr-engine", default="rapidocr", help="OCR engine that reads generated images")
+    parser.add_argument("--ocr-args", default="", help="OCR engine options, k=v,...")
+    parser.add_argument("--fid-weights", type=Path, help="FID Inception weights (pt_inception-2015-12-05-6726825d.pth)")
+    parser.add_argument("--clip-model", type=Path, help="local CLIP folder for CLIPScore")
+    parser.add_argument("--image-format", choices=["png", "jpeg"], default="png", help="how generated images are stored and scored")
+
+
+def _context(args: argparse.Namespace) -> TaskContext:
+    import os
+
+    fid = args.fid_weights or (Path(os.environ["THBENCH_FID_WEIGHTS"]) if os.environ.get("THBENCH_FID_WEIGHTS") else None)
+    return TaskContext(
+        data_root=args.data_dir or default_data_root(),
+        prompt_profile=args.prompt_profile,
+        ocr_engine=args.ocr_engine,
+        ocr_options=parse_key_values(args.ocr_args),
+        fid_weights=fid,
+        clip_model=args.clip_model,
+        image_format=args.image_format,
+    )
+
+
+def _task_args(values: Sequence[str]) -> dict[str, dict[str, str]]:
+    parsed: dict[str, dict[str, str]] = {}
+    for value in values:
+        task, sep, options = value.partition(":")
+        if not sep:
+            raise OptionError(f"--task-args expects TASK:k=v,..., got {value!r}")
+        parsed.setdefault(task.strip(), {}).update(parse_key_values(options))
+    return parsed
+
+
+def _default_run(parser: argparse.ArgumentParser) -> int:
+    return _run_command(parser.parse_args(["run"]))
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    requested = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    models = [args.model] if args.model else list(BASELINES)
+    outcomes: list[RunOutcome] = []
+    for model in models:
+        tasks = requested or list(STARTER_TASKS)
+        if not args.model or not requested:
+            # No explicit pairing: keep the tasks this model can do.
+            supported = ADAPTERS.get(model).supported_kinds
+            tasks = [t for t in tasks if TASKS.get(t).kind in supported]
+            if not tasks:
+                logger.warning("model %s can do none of the tasks %s; skipped", model, ", ".join(requested))
+                continue
+        config = RunConfig(
+            model=model,
+            tasks=tasks,
+            model_args=parse_key_values(args.model_args) if args.model else {},
+            task_args=_task_args(args.task_args),
+            context=_context(args),
+            limit=args.limit,
+            run_dir=args.run_dir if args.model else None,
+            results_root=args.results_dir,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            fail_fast=args.fail_fast,
+            retry_errors=args.retry_errors,
+            progress=not args.no_progress,
+        )
+        started = time.perf_counter()
+        outcome = run(config)
+        outcomes.append(outcome)
+        _print_summary(outcome, time.perf_counter() - started)
+    if outcomes:
+        from bench.report.leaderboard import leaderboard, load_run, render
+
+        frame = leaderboard([load_run(o.run_dir) for o in outcomes])
+        print()
+        print(render(frame, args.format), end="")
+    return 0
+
+
+def _print_summary(outcome: RunOutcome, seconds: float) -> None:
+    for task in outcome.tasks:
+        summary = task.summary
+        primary = summary.get("primary")
+        entry = summary.get("metrics", {}).get(primary, {})
+        scale = 100.0 if entry.get("percent") else 1.0
+        value = f"{entry['value'] * scale:.1f}" if entry else "n/a"
+        print(
+            f"{outcome.model} · {task.task}: {primary} {value}  n={summary['n']} errors={summary['errors']}  "
+            f"computed={task.computed} reused={task.reused} rescored={task.rescored}"
+        )
+    print(f"{outcome.model}: {outcome.run_dir}  ({seconds:.1f} s)")
+
+
+def _list_command(args: argparse.Namespace) -> int:
+    if args.what == "tasks":
+        for name, task in TASKS.items():
+            print(f"{name:22s} {task.kind.value:15s} {task.description}")
+    elif args.what == "models":
+        for name, adapter in ADAPTERS.items():
+            kinds = ", ".join(sorted(k.value for k in adapter.supported_kinds))
+            print(f"{name:22s} {kinds:30s} {_summary_line(adapter)}")
+    elif args.what == "metrics":
+        import bench.metrics as metrics
+
+        for name in metrics.__all__:
+            doc = (getattr(metrics, name).__doc__ or "").strip().splitlines()
+            print(f"{name:22s} {doc[0] if doc else ''}")
+    else:
+        from bench.ocr.base import OCR_ENGINES
+
+        for name, engine in OCR_ENGINES.items():
+            print(f"{name:22s} {_summary_line(engine)}")
+    return 0
+
+
+def _summary_line(plugin: type) -> str:
+    """First line of the class docstring, else of its module's (where plugins explain themselves)."""
+    doc = plugin.__doc__ or sys.modules[plugin.__module__].__doc__ or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def _report_command(args: argparse.Namespace) -> int:
+    from bench.report.leaderboard import find_runs, leaderboard, load_run, render
+
+    runs = find_runs(args.runs or [DEFAULT_RESULTS_ROOT])
+    if not runs:
+        raise FileNotFoundError(f"no runs found in {', '.join(map(str, args.runs or [DEFAULT_RESULTS_ROOT]))}; `thbench run` makes one")
+    text = render(leaderboard([load_run(r) for r in runs], all_metrics=args.all_metrics), args.format)
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+        logger.info("wrote %s", args.output)
+    else:
+        print(text, end="")
+    return 0
+
+
+def _score_command(args: argparse.Namespace) -> int:
+    from bench.offline_scoring import score_predictions
+
+    task = TASKS.get(args.task).from_args(parse_key_values(args.task_args), _context(args))
+    summary = score_predictions(task, args.predictions, args.output)
+    for metric, entry in summary["metrics"].items():
+        if entry.get("shown", True):
+            scale = 100.0 if entry["percent"] else 1.0
+            print(f"{args.task} {metric}: {entry['value'] * scale:.2f} (95% CI {entry['ci95'][0] * scale:.2f}–{entry['ci95'][1] * scale:.2f})")
+    print(f"n={summary['n']} errors={summary['errors']} missing={summary.get('missing', 0)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Resources a task may need that do not belong to it: where data lives, which OCR engine reads
+generated images, where optional scoring weights are. Built once per run by the runner."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from bench.ocr.base import OCR_ENGINES, OcrEngine
+from bench.options import build_options
+
+DATA_ENV = "THBENCH_DATA"
+
+
+def default_data_root() -> Path:
+    """``$THBENCH_DATA``, else ``./data``: one folder holding every benchmark's files."""
+    return Path(os.environ.get(DATA_ENV) or "data").expanduser()
+
+
+@dataclass
+class TaskContext:
+    data_root: Path = field(default_factory=default_data_root)
+    #: Profile asked for on the command line; ``None`` lets each task use the adapter's default.
+    prompt_profile: str | None = None
+    adapter_prompt_profile: str = "default"
+    ocr_engine: str = "rapidocr"
+    ocr_options: dict[str, Any] = field(default_factory=dict)
+    fid_weights: Path | None = None
+    clip_model: Path | None = None
+    #: Generated images are scored as stored; JPEG reproduces scripts that saved JPEGs (it
+    #: changes FID), PNG keeps the model's pixels.
+    image_format: Literal["png", "jpeg"] = "png"
+    _ocr: OcrEngine | None = field(default=None, init=False, repr=False)
+
+    def ocr(self) -> OcrEngine:
+        if self._ocr is None:
+            engine_type = OCR_ENGINES.get(self.ocr_engine)
+            options = build_options(engine_type.Options, self.ocr_options, owner=f"OCR engine {self.ocr_engine!r}")
+            self._ocr = engine_type(options)
+        return self._ocr

@@ -1,0 +1,76 @@
+"""One small interface over OCR engines, used to score generated images and by OCR baselines.
+
+Published generation numbers were measured with particular recognisers (AnyText: a ModelScope
+ConvNeXt model; MARIO-Eval: MaskTextSpotterV3), so the engine, its version and its settings are
+recorded in every manifest: a number is only comparable to one read by the same engine.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar, Sequence
+
+from PIL import Image
+
+from bench.options import NoOptions, options_as_dict
+from bench.registry import Registry
+from bench.types import Polygon, polygon_bounds
+
+
+@dataclass(frozen=True)
+class OcrText:
+    text: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class OcrWord:
+    text: str
+    confidence: float
+    polygon: Polygon
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        return polygon_bounds(self.polygon)
+
+
+@dataclass(frozen=True)
+class OcrLine:
+    """A detected text line and, where the engine can tell, its words with their own boxes."""
+
+    text: str
+    confidence: float
+    polygon: Polygon
+    words: tuple[OcrWord, ...] = ()
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        return polygon_bounds(self.polygon)
+
+
+class OcrEngine(ABC):
+    name: ClassVar[str]
+    Options: ClassVar[type] = NoOptions
+
+    def __init__(self, options: Any = None) -> None:
+        self.options = options if options is not None else self.Options()
+
+    @abstractmethod
+    def read_page(self, image: Image.Image) -> list[OcrLine]:
+        """Detect and recognise every text line of a whole image, in reading order."""
+
+    @abstractmethod
+    def read_crops(self, crops: Sequence[Image.Image]) -> list[OcrText]:
+        """Recognise pre-cropped single-line images, batched where the engine allows."""
+
+    @abstractmethod
+    def version(self) -> str:
+        """Version of the engine and of its models, as far as they can be known."""
+
+    def describe(self) -> dict[str, Any]:
+        return {"engine": self.name, "version": self.version(), "options": options_as_dict(self.options)}
+
+
+OCR_ENGINES: Registry[type[OcrEngine]] = Registry("ocr engine", "thbench.ocr_engines", "bench.ocr")
+register_ocr_engine = OCR_ENGINES.register

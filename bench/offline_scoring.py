@@ -1,0 +1,87 @@
+"""Scoring predictions that another tool produced, with thbench's metrics.
+
+Accepts thbench's own ``predictions/<task>.jsonl`` as well as a minimal format, one JSON object
+per line: ``{"id": "<sample id>", "output": "<text>"}`` for answer tasks, or
+``{"id": ..., "images": ["a.png", ...]}`` (paths relative to the predictions file, or to the run
+folder for thbench's own files). A sample with no prediction counts as a miss, as in the
+official evaluators, and is reported.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from bench.aggregate import aggregate
+from bench.store import PredictionRecord, SampleError
+from bench.task import Task
+from bench.types import Response
+
+logger = logging.getLogger(__name__)
+
+
+def read_prediction_lines(path: Path) -> dict[str, dict[str, Any]]:
+    if not path.is_file():
+        raise FileNotFoundError(f"no predictions file at {path}")
+    by_id: dict[str, dict[str, Any]] = {}
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}:{number} is not JSON ({error})") from None
+            sample_id = entry.get("id", entry.get("sample_id"))
+            if sample_id is None:
+                raise ValueError(f'{path}:{number} has no "id"; each line needs the sample id it answers')
+            by_id[str(sample_id)] = entry
+    return by_id
+
+
+def _image_root(path: Path) -> Path:
+    """thbench's own files store image paths relative to the run folder."""
+    return path.parent.parent if path.parent.name == "predictions" else path.parent
+
+
+def score_predictions(task: Task, path: Path, output: Path | None = None) -> dict[str, Any]:
+    predictions = read_prediction_lines(path)
+    samples = task.load_samples()
+    known = {str(s.id) for s in samples}
+    unknown = sorted(set(predictions) - known)
+    if unknown:
+        raise ValueError(f"{path} has predictions for ids that {task.name} does not have, e.g. {unknown[:3]}")
+    root = _image_root(path)
+    records = []
+    missing = 0
+    for sample in samples:
+        entry = predictions.get(str(sample.id))
+        record = PredictionRecord(key=task.sample_key(sample), id=str(sample.id), request_fingerprint="", scoring_fingerprint="", seed=0, prompt="")
+        if entry is None:
+            missing += 1
+            record.error = SampleError("MissingPrediction", "no prediction for this sample", "input")
+            record.scores = task.miss_scores(sample)
+        else:
+            images = [str(p) for p in entry.get("images", [])]
+            text = entry.get("output", entry.get("raw"))
+            record.raw, record.images = text, images
+            response = Response(text=text, images=tuple(_open(root / p) for p in images))
+            scored = task.score(sample, response)
+            record.parsed, record.scores, record.details = scored.parsed, dict(scored.scores), dict(scored.details)
+        records.append(record)
+    if missing:
+        logger.warning("%d of %d samples of %s have no prediction; they count as misses", missing, len(samples), task.name)
+    if output is not None:
+        output.write_text("".join(r.to_json() + "\n" for r in records), encoding="utf-8")
+    summary = aggregate(task, records)
+    summary["missing"] = missing
+    return summary
+
+
+def _open(path: Path) -> Image.Image:
+    with Image.open(path) as image:
+        return image.convert("RGB")

@@ -1,0 +1,102 @@
+"""Typed options for tasks and adapters from ``k=v,k2=v2`` strings.
+
+Each plugin declares its options as a dataclass; the command line stays a flat string, and a
+misspelt or mistyped option fails before any weights load, naming the options that exist.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Mapping, TypeVar
+
+O = TypeVar("O")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class OptionError(ValueError):
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class NoOptions:
+    pass
+
+
+def parse_key_values(text: str | None) -> dict[str, str]:
+    """Split ``"a=1,b=x"``; a value may contain ``=`` but not ``,``."""
+    if not text:
+        return {}
+    pairs: dict[str, str] = {}
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise OptionError(f"expected key=value, got {item!r} in {text!r}")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def build_options(options_type: type[O], values: Mapping[str, Any], owner: str) -> O:
+    """Instantiate ``options_type`` from strings (or already-typed values)."""
+    fields = {f.name: f for f in dataclasses.fields(options_type)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        known = ", ".join(sorted(fields)) or "none"
+        raise OptionError(f"{owner} has no option {', '.join(map(repr, unknown))}; its options: {known}")
+    hints = typing.get_type_hints(options_type)
+    converted = {name: _convert(value, hints[name], f"{owner} option {name!r}") for name, value in values.items()}
+    return options_type(**converted)
+
+
+def options_as_dict(options: Any) -> dict[str, Any]:
+    """JSON-friendly view of an options dataclass, for manifests and fingerprints."""
+    return {f.name: _jsonable(getattr(options, f.name)) for f in dataclasses.fields(options)}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _convert(value: Any, annotation: Any, what: str) -> Any:
+    if not isinstance(value, str):
+        return value
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        arguments = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if value.lower() in {"", "none", "null"} and len(arguments) < len(typing.get_args(annotation)):
+            return None
+        annotation = arguments[0]
+        origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        choices = typing.get_args(annotation)
+        if value not in choices:
+            raise OptionError(f"{what} must be one of {', '.join(map(str, choices))}, got {value!r}")
+        return value
+    try:
+        if annotation is bool:
+            lowered = value.lower()
+            if lowered in _TRUE:
+                return True
+            if lowered in _FALSE:
+                return False
+            raise ValueError(value)
+        if annotation is int:
+            return int(value)
+        if annotation is float:
+            return float(value)
+        if annotation is Path:
+            return Path(value).expanduser()
+    except ValueError:
+        raise OptionError(f"{what} expects {getattr(annotation, '__name__', annotation)}, got {value!r}") from None
+    return value

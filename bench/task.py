@@ -1,0 +1,128 @@
+"""Base class for tasks: one per benchmark, blind to models.
+
+A task knows its dataset format, its prompts and its metrics. It turns samples into requests
+and responses into per-sample scores; the runner does everything in between.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Mapping, Protocol, Sequence
+
+import numpy as np
+
+from bench.context import TaskContext
+from bench.fingerprint import dataset_fingerprint, stable_hash
+from bench.options import NoOptions, build_options, options_as_dict
+from bench.registry import Registry
+from bench.types import Request, RequestKind, Response, ScoredSample
+
+
+class Sample(Protocol):
+    """Anything with a stable ``id`` within its dataset; tasks define their own fields."""
+
+    @property
+    def id(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    description: str
+    higher_is_better: bool = True
+    #: The score of a sample whose request failed: a miss, never skipped, so that an adapter
+    #: cannot look better by crashing on hard samples.
+    miss_value: float = 0.0
+    #: Shown ×100 in tables, as papers do for accuracies.
+    percent: bool = True
+    #: Intermediate sums that only feed derived metrics stay out of tables.
+    shown: bool = True
+
+
+class DatasetError(FileNotFoundError):
+    """A dataset file is missing or not in the expected layout; the message says which file,
+    which field, and what layout was expected."""
+
+
+class Task(ABC):
+    name: ClassVar[str]
+    kind: ClassVar[RequestKind]
+    description: ClassVar[str] = ""
+    Options: ClassVar[type] = NoOptions
+    #: Per-sample metrics; the first one is the headline number.
+    metrics: ClassVar[tuple[MetricSpec, ...]] = ()
+    #: Metrics computed from the means of per-sample metrics (e.g. an F-measure from mean
+    #: precision and recall); their intervals come from the same bootstrap resamples.
+    derived: ClassVar[tuple[MetricSpec, ...]] = ()
+    #: The headline number; the first per-sample metric unless a task says otherwise.
+    primary_metric: ClassVar[str | None] = None
+
+    def __init__(self, options: Any = None, context: TaskContext | None = None) -> None:
+        self.options = options if options is not None else self.Options()
+        self.context = context if context is not None else TaskContext()
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, Any], context: TaskContext) -> "Task":
+        return cls(build_options(cls.Options, args, owner=f"task {cls.name!r}"), context)
+
+    # -- dataset ---------------------------------------------------------------------------
+    @abstractmethod
+    def load_samples(self) -> Sequence[Sample]:
+        """Read the dataset; raise DatasetError naming the file and layout when it is wrong."""
+
+    @abstractmethod
+    def dataset_files(self) -> tuple[Path, list[Path], list[Path]]:
+        """(root, annotation files, media files) that make up the dataset, for its fingerprint."""
+
+    def dataset_fingerprint(self) -> str:
+        root, annotations, media = self.dataset_files()
+        return dataset_fingerprint(annotations, media, root)
+
+    # -- requests and scores ------------------------------------------------------------------
+    @abstractmethod
+    def build_request(self, sample: Sample, key: str) -> Request:
+        """The request for one sample; ``key`` is its stable identity, seed is set later."""
+
+    @abstractmethod
+    def score(self, sample: Sample, response: Response) -> ScoredSample:
+        """Parse a response and score it; must not raise on any model output."""
+
+    def derive(self, means: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Values of ``derived`` metrics from per-sample means (arrays: one per resample)."""
+        return {}
+
+    def set_metrics(self, samples: Sequence[Sample], image_paths: Sequence[Sequence[Path]]) -> dict[str, Any]:
+        """Metrics over the whole set of outputs that have no per-sample form (e.g. FID)."""
+        return {}
+
+    # -- identity --------------------------------------------------------------------------
+    def identity(self) -> dict[str, Any]:
+        """What defines the samples' keys: the task and the options that change its samples.
+        The data location is left out so a moved dataset keeps its keys."""
+        options = {k: v for k, v in options_as_dict(self.options).items() if k != "data_dir"}
+        return {"task": self.name, "options": options}
+
+    def scoring_identity(self) -> dict[str, Any]:
+        """What defines the scores given the outputs; a change re-scores without re-running."""
+        return {"task": self.name}
+
+    def sample_key(self, sample: Sample) -> str:
+        return stable_hash([self.identity(), sample.id])
+
+    def describe(self) -> dict[str, Any]:
+        return {"options": options_as_dict(self.options), "description": self.description}
+
+    @classmethod
+    def headline(cls) -> str | None:
+        if cls.primary_metric is not None:
+            return cls.primary_metric
+        return cls.metrics[0].name if cls.metrics else None
+
+    def miss_scores(self, sample: Sample | None = None) -> dict[str, float]:
+        return {metric.name: metric.miss_value for metric in self.metrics}
+
+
+TASKS: Registry[type[Task]] = Registry("task", "thbench.tasks", "tasks")
+register_task = TASKS.register
