@@ -68,12 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
     list_parser.add_argument("what", nargs="?", choices=["tasks", "models", "metrics", "ocr"], default="tasks")
     list_parser.set_defaults(handler=_list_command)
 
+    from bench.report.commands import add_report_arguments, report_command
+
     report_parser = commands.add_parser("report", help="leaderboard of finished runs")
-    report_parser.add_argument("runs", nargs="*", type=Path, help="run folders or folders of runs (default: results/runs)")
-    report_parser.add_argument("--format", choices=["md", "csv", "latex", "html"], default="md")
-    report_parser.add_argument("--all-metrics", action="store_true", help="every metric, not only each task's headline")
-    report_parser.add_argument("--output", type=Path, help="write to a file instead of printing")
-    report_parser.set_defaults(handler=_report_command)
+    add_report_arguments(report_parser)
+    report_parser.set_defaults(handler=report_command)
+
+    from bench.report.commands import add_compare_arguments, compare_command
+
+    compare_parser = commands.add_parser("compare", help="paired regression check between two runs (exit 1 on a significant drop)")
+    add_compare_arguments(compare_parser)
+    compare_parser.set_defaults(handler=compare_command)
 
     score_parser = commands.add_parser("score", help="score predictions made elsewhere")
     score_parser.add_argument("--task", required=True)
@@ -206,21 +211,6 @@ def _summary_line(plugin: type) -> str:
     """First line of the class docstring, else of its module's (where plugins explain themselves)."""
     doc = plugin.__doc__ or sys.modules[plugin.__module__].__doc__ or ""
     return doc.strip().splitlines()[0] if doc.strip() else ""
-
-
-def _report_command(args: argparse.Namespace) -> int:
-    from bench.report.leaderboard import find_runs, leaderboard, load_run, render
-
-    runs = find_runs(args.runs or [DEFAULT_RESULTS_ROOT])
-    if not runs:
-        raise FileNotFoundError(f"no runs found in {', '.join(map(str, args.runs or [DEFAULT_RESULTS_ROOT]))}; `thbench run` makes one")
-    text = render(leaderboard([load_run(r) for r in runs], all_metrics=args.all_metrics), args.format)
-    if args.output:
-        args.output.write_text(text, encoding="utf-8")
-        logger.info("wrote %s", args.output)
-    else:
-        print(text, end="")
-    return 0
 
 
 def _score_command(args: argparse.Namespace) -> int:

@@ -2,7 +2,8 @@
 
 Prompt differences are the first cause of numbers that do not reproduce, so each paper's own
 template and post-processing is a named profile, and the profile used is written into the run
-manifest beside the raw and the parsed answer of every sample.
+manifest beside the raw and the parsed answer of every sample. Tasks hold their own profile
+tables (the words differ per task); this module holds the machinery they share.
 """
 
 from __future__ import annotations
@@ -11,22 +12,36 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bench.types import IMAGE_PLACEHOLDER
+
 
 @dataclass(frozen=True)
 class AnswerExtraction:
-    """Turns a raw generation into the answer string that the metric sees."""
+    """Turns a raw generation into the answer string that the official metric sees.
 
-    #: Leading phrases removed (case-insensitive), e.g. "The answer is".
+    The steps run in the order of the fields: drop patterns, strip, first line, prefixes,
+    trailing period. Every step is off unless a profile asks for it, so a profile that
+    reproduces an evaluator which only strips the decoded text (TextHarmony, Monkey) says
+    exactly that and nothing more.
+    """
+
+    #: Regular expressions whose matches are deleted first (e.g. TextMonkey's ``<box>…</box>``).
+    drop_patterns: tuple[str, ...] = ()
+    #: Keep only the first non-empty line.
+    first_line_only: bool = False
+    #: Leading phrases removed (case-insensitive, whole words, with a following ":" or "-").
     strip_prefixes: tuple[str, ...] = ()
-    first_line_only: bool = True
-    strip_trailing_period: bool = True
+    strip_trailing_period: bool = False
 
     def __call__(self, raw: str) -> str:
-        text = raw.strip()
-        if self.first_line_only:
-            text = text.split("\n", 1)[0].strip() if text else text
+        text = raw
+        for pattern in self.drop_patterns:
+            text = re.sub(pattern, "", text)
+        text = text.strip()
+        if self.first_line_only and text:
+            text = text.split("\n", 1)[0].strip()
         for prefix in self.strip_prefixes:
-            match = re.match(rf"\s*{re.escape(prefix)}\s*[:\-]?\s*", text, flags=re.IGNORECASE)
+            match = re.match(rf"{re.escape(prefix)}(?![A-Za-z0-9])\s*[:\-]?\s*", text, flags=re.IGNORECASE)
             if match:
                 text = text[match.end():]
                 break
@@ -35,18 +50,40 @@ class AnswerExtraction:
         return text.strip()
 
 
+#: The extraction of the generic profiles: a chat model's sentence cut down to its answer.
+SENTENCE_ANSWER = AnswerExtraction(
+    first_line_only=True, strip_prefixes=("The answer is", "Answer"), strip_trailing_period=True
+)
+#: What evaluators that score the decoded text as it is do: strip surrounding whitespace.
+STRIP_ONLY = AnswerExtraction()
+
+
 @dataclass(frozen=True)
 class PromptProfile:
     name: str
-    #: ``{question}`` is replaced by the question; ``<image>`` marks the image position.
+    #: ``{question}`` (and any ``{field}`` a task passes) is filled in; ``<image>`` marks the
+    #: image position, which adapters replace with their own image tokens or markup.
     template: str
-    extraction: AnswerExtraction = field(default_factory=AnswerExtraction)
+    extraction: AnswerExtraction = field(default_factory=lambda: SENTENCE_ANSWER)
     max_new_tokens: int = 32
+    #: Remove one space on each side of ``<image>`` after filling in, as TextHarmony's
+    #: ``evaluate.py`` does around its image tokens (so "question. <image>" becomes
+    #: "question.<image>").
+    trim_image_spaces: bool = False
     #: Free-form settings a task reads (e.g. the coordinate frame of box answers).
     settings: tuple[tuple[str, Any], ...] = ()
+    #: Where the template and post-processing come from, for the manifest.
+    source: str = ""
 
-    def format(self, question: str) -> str:
-        return self.template.replace("{question}", question)
+    def format(self, question: str, **fields: str) -> str:
+        text = self.template
+        for key, value in fields.items():
+            text = text.replace("{" + key + "}", value)
+        text = text.replace("{question}", question)
+        if self.trim_image_spaces:
+            text = text.replace(IMAGE_PLACEHOLDER + " ", IMAGE_PLACEHOLDER)
+            text = text.replace(" " + IMAGE_PLACEHOLDER, IMAGE_PLACEHOLDER)
+        return text
 
     def setting(self, key: str, default: Any = None) -> Any:
         return dict(self.settings).get(key, default)

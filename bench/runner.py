@@ -197,9 +197,9 @@ class _RunSession:
 
     # -- one task ----------------------------------------------------------------------------
     def _run_task(self, task: Task) -> TaskOutcome:
-        samples = list(task.load_samples())
-        if self.config.limit is not None:
-            samples = samples[: self.config.limit]
+        all_samples = list(task.load_samples())
+        all_keys = {task.sample_key(sample) for sample in all_samples}
+        samples = all_samples if self.config.limit is None else all_samples[: self.config.limit]
         scoring_fingerprint = stable_hash(task.scoring_identity())
         stored = self.store.read_predictions(task.name)
         outcome = TaskOutcome(task.name, {}, task.dataset_fingerprint())
@@ -243,8 +243,8 @@ class _RunSession:
                 bar.close()
             outcome.computed = len(plans)
 
-        if plans or to_rescore:
-            self.store.compact_predictions(task.name)
+        if plans or to_rescore or set(stored) - all_keys:
+            self.store.compact_predictions(task.name, keep=all_keys)
         ordered = [records[task.sample_key(sample)] for sample in samples]
         outcome.summary = aggregate(task, ordered)
         set_metrics = task.set_metrics(samples, [[self.store.run_dir / p for p in r.images] for r in ordered])

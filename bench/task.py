@@ -6,6 +6,7 @@ and responses into per-sample scores; the runner does everything in between.
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,9 @@ class Task(ABC):
     derived: ClassVar[tuple[MetricSpec, ...]] = ()
     #: The headline number; the first per-sample metric unless a task says otherwise.
     primary_metric: ClassVar[str | None] = None
+    #: Options that change only how outputs are scored (not what is asked): changing one
+    #: re-scores stored outputs instead of recomputing them.
+    scoring_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: Any = None, context: TaskContext | None = None) -> None:
         self.options = options if options is not None else self.Options()
@@ -101,15 +105,22 @@ class Task(ABC):
     def identity(self) -> dict[str, Any]:
         """What defines the samples' keys: the task and the options that change its samples.
         The data location is left out so a moved dataset keeps its keys."""
-        options = {k: v for k, v in options_as_dict(self.options).items() if k != "data_dir"}
+        excluded = {"data_dir", *self.scoring_options}
+        options = {k: v for k, v in options_as_dict(self.options).items() if k not in excluded}
         return {"task": self.name, "options": options}
 
     def scoring_identity(self) -> dict[str, Any]:
-        """What defines the scores given the outputs; a change re-scores without re-running."""
-        return {"task": self.name}
+        """What defines the scores given the outputs; a change re-scores without re-running.
+        Tasks that add to it (an OCR engine, a parser) extend this dictionary."""
+        options = options_as_dict(self.options)
+        return {"task": self.name, "scoring_options": {name: options[name] for name in self.scoring_options}}
+
+    @functools.cached_property
+    def identity_hash(self) -> str:
+        return stable_hash(self.identity())
 
     def sample_key(self, sample: Sample) -> str:
-        return stable_hash([self.identity(), sample.id])
+        return stable_hash([self.identity_hash, sample.id])
 
     def describe(self) -> dict[str, Any]:
         return {"options": options_as_dict(self.options), "description": self.description}

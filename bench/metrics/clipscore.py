@@ -24,7 +24,6 @@ Models are read from a local folder only (``local_files_only=True``): no hub acc
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,13 +35,16 @@ from torch import Tensor
 from torchmetrics import Metric
 from transformers import AutoTokenizer, CLIPModel, CLIPProcessor
 
-log = logging.getLogger(__name__)
-
 CLIP_WEIGHT_TORCHMETRICS = 100.0
 CLIP_WEIGHT_PAPER = 2.5
 CLIP_WEIGHT_MARIO = 1.0
 
-_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+_WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
 _EXPECTED = (
     "config.json, model weights (model.safetensors or pytorch_model.bin), tokenizer files "
     "(tokenizer.json, or vocab.json with merges.txt) and preprocessor_config.json"
@@ -55,7 +57,9 @@ class ClipModelMissing(FileNotFoundError):
     """The CLIP folder is absent or incomplete; the message names the folder and what it lacks."""
 
     def __init__(self, folder: Path, missing: Sequence[str]) -> None:
-        super().__init__(f"CLIP model folder {folder} is not usable: missing {'; '.join(missing)}. Expected {_EXPECTED}.")
+        super().__init__(
+            f"CLIP model folder {folder} is not usable: missing {'; '.join(missing)}. Expected {_EXPECTED}."
+        )
         self.folder = folder
         self.missing = tuple(missing)
 
@@ -81,15 +85,22 @@ def check_clip_folder(folder: str | Path) -> Path:
 
 
 def load_clip(folder: str | Path) -> tuple[CLIPModel, CLIPProcessor]:
-    """``CLIPModel`` (eval mode) and a ``CLIPProcessor`` with the PIL image backend, from a local folder."""
+    """``CLIPModel`` and a ``CLIPProcessor`` with the PIL image backend, from a local folder.
+
+    The model runs in float32 whatever dtype the checkpoint was stored in (transformers 5 would keep
+    a half-precision file in half precision), so scores do not depend on how the file was saved.
+    """
     path = check_clip_folder(folder)
     # transformers 5 names the PIL backend CLIPImageProcessorPil; in 4.x CLIPImageProcessor is that backend.
-    image_processor_cls = getattr(transformers, "CLIPImageProcessorPil", transformers.CLIPImageProcessor)
+    if hasattr(transformers, "CLIPImageProcessorPil"):
+        image_processor_cls = transformers.CLIPImageProcessorPil
+    else:
+        image_processor_cls = transformers.CLIPImageProcessor
     processor = CLIPProcessor(
         image_processor=image_processor_cls.from_pretrained(path, local_files_only=True),
         tokenizer=AutoTokenizer.from_pretrained(path, local_files_only=True),
     )
-    model = CLIPModel.from_pretrained(path, local_files_only=True).eval()
+    model = CLIPModel.from_pretrained(path, local_files_only=True).float().eval()
     model.requires_grad_(False)
     return model, processor
 

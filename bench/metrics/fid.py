@@ -1,19 +1,19 @@
 """Fréchet Inception Distance under the two protocols that published numbers were measured with.
 
 Both protocols run the same network and checkpoint (``bench.metrics.inception``) but prepare the
-pixels differently, which moves the score by more than the gaps papers report, so every FID here
-names its protocol:
+pixels differently, which moves the score, so every FID here names its protocol:
 
 ``pytorch-fid``
-    What the AnyText and MARIO-Eval scripts ran (mseitzer/pytorch-fid 0.3): RGB pixels scaled to
-    [0, 1], torch's bilinear resize to 299x299 (``align_corners=False``, no antialiasing), then
-    [-1, 1]; statistics in float64 and the Fréchet distance through ``scipy.linalg.sqrtm``, adding
-    1e-6 to the covariance diagonals when the product's square root is not finite.
+    What the AnyText and MARIO-Eval scripts ran (checked against pytorch-fid 0.3.0): RGB pixels
+    scaled to [0, 1], torch's bilinear resize to 299x299 (``align_corners=False``, no
+    antialiasing), then [-1, 1]; statistics in float64 and the Fréchet distance through
+    ``scipy.linalg.sqrtm``, adding 1e-6 to the covariance diagonals when the product's square root
+    is not finite.
 ``torch-fidelity``
-    What torchmetrics follows (toshas/torch-fidelity 0.4): uint8 pixels resized with TensorFlow 1.x's
-    bilinear rule (sample point ``i * in / out``, no half-pixel offset), then ``(x - 128) / 128``;
-    the trace of the square root taken as the sum of square roots of the product's eigenvalues
-    (torchmetrics' own ``compute``).
+    What torchmetrics follows (checked against torch-fidelity 0.4.0): uint8 pixels resized with
+    TensorFlow 1.x's bilinear rule (sample point ``i * in / out``, no half-pixel offset), then
+    ``(x - 128) / 128``; the trace of the square root taken as the sum of square roots of the
+    product's eigenvalues (torchmetrics' own ``compute``).
 
 Features accumulate in torchmetrics' ``FrechetInceptionDistance`` (float64 sums), so a task can feed
 generated images batch by batch; ``compute_fid`` does the same for two folders, finding files and
@@ -79,7 +79,6 @@ def resolve_fid_weights(weights_path: str | Path | None) -> Path:
 class ProtocolSpec:
     """How a reference finds images in a folder and how many it feeds the network at once."""
 
-    name: str
     batch_size: int
     extensions: frozenset[str]
     extensions_any_case: bool
@@ -88,13 +87,11 @@ class ProtocolSpec:
 _PROTOCOL_SPECS: dict[str, ProtocolSpec] = {
     # pytorch-fid globs ``*.<ext>`` per lowercase extension, so upper-case suffixes are skipped.
     "pytorch-fid": ProtocolSpec(
-        name="pytorch-fid",
         batch_size=50,
         extensions=frozenset({"bmp", "jpg", "jpeg", "pgm", "png", "ppm", "tif", "tiff", "webp"}),
         extensions_any_case=False,
     ),
     "torch-fidelity": ProtocolSpec(
-        name="torch-fidelity",
         batch_size=64,
         extensions=frozenset({"png", "jpg", "jpeg"}),
         extensions_any_case=True,
@@ -126,8 +123,9 @@ def resize_bilinear_tf1(images: Tensor, size: int) -> Tensor:
     """Square bilinear resize of float NCHW images by TensorFlow 1.x's rule (``align_corners=False``).
 
     TensorFlow samples output pixel ``i`` at ``i * in / out`` with no half-pixel offset, so the
-    result differs from ``F.interpolate``; the FID graph was fed this way, and torch-fidelity
-    reproduces it exactly on the CPU.
+    result differs from ``F.interpolate``. The FID graph was fed this way; the arithmetic follows
+    torch-fidelity's port step by step (float32 positions, truncation, two horizontal blends, one
+    vertical), so the pixels come out identical.
     """
     rows_lo, rows_hi, row_weight = _tf1_sample_points(images.shape[2], size, images.device)
     cols_lo, cols_hi, col_weight = _tf1_sample_points(images.shape[3], size, images.device)
@@ -155,8 +153,9 @@ _PREPARE = {"pytorch-fid": _prepare_pytorch_fid, "torch-fidelity": _prepare_torc
 class FidFeatureExtractor(nn.Module):
     """uint8 RGB batches (N, 3, H, W) of any size to FID features, resized as ``protocol`` does.
 
-    Usable directly as ``FrechetInceptionDistance(feature=...)``; ``num_features`` spares
-    torchmetrics a dummy forward pass to find the width.
+    Usable directly as ``FrechetInceptionDistance(feature=...)`` (``num_features`` spares torchmetrics
+    a dummy forward pass); that metric always takes the eigenvalue form of the distance, so
+    ``InceptionFID`` is the one that also reproduces pytorch-fid's ``sqrtm`` route.
     """
 
     def __init__(self, network: FidInceptionV3, protocol: FidProtocol = "pytorch-fid", dims: int = 2048) -> None:
@@ -201,7 +200,9 @@ def frechet_distance(
     sigma1 = np.atleast_2d(np.asarray(sigma1, dtype=np.float64))
     sigma2 = np.atleast_2d(np.asarray(sigma2, dtype=np.float64))
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape:
-        raise ValueError(f"mismatched statistics: means {mu1.shape}/{mu2.shape}, covariances {sigma1.shape}/{sigma2.shape}")
+        raise ValueError(
+            f"mismatched statistics: means {mu1.shape}/{mu2.shape}, covariances {sigma1.shape}/{sigma2.shape}"
+        )
     diff = mu1 - mu2
     covmean = _sqrtm(sigma1.dot(sigma2))
     if not np.isfinite(covmean).all():

@@ -155,10 +155,7 @@ class Mixed8(nn.Module):
         split = torch.cat([self.branch3x3_2a(stem), self.branch3x3_2b(stem)], dim=1)
         deep_stem = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
         deep_split = torch.cat([self.branch3x3dbl_3a(deep_stem), self.branch3x3dbl_3b(deep_stem)], dim=1)
-        if self.max_pool:
-            pooled = F.max_pool2d(x, kernel_size=3, stride=1, padding=1)
-        else:
-            pooled = _avg_pool_without_padding(x)
+        pooled = F.max_pool2d(x, kernel_size=3, stride=1, padding=1) if self.max_pool else _avg_pool_without_padding(x)
         return torch.cat([self.branch1x1(x), split, deep_split, self.branch_pool(pooled)], dim=1)
 
 

@@ -2,59 +2,44 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+import fnmatch
 from typing import Any, Literal, Sequence
 
 import pandas as pd
 
-from bench.store import RunStore
+from bench.report.runs import RunSummary, find_runs, load_run
+from bench.report.tables import markdown_table, render_strings
+
+__all__ = ["Format", "RunSummary", "find_runs", "load_run", "leaderboard", "select_columns", "sort_rows",
+           "metric_columns", "display_frame", "render", "markdown_table"]
 
 Format = Literal["md", "csv", "latex", "html"]
 
-
-@dataclass(frozen=True)
-class RunSummary:
-    run_dir: Path
-    model: str
-    adapter_fingerprint: str
-    scores: dict[str, Any]
-    manifest: dict[str, Any]
-
-    @property
-    def label(self) -> str:
-        return f"{self.model} ({self.run_dir.name})"
-
-
-def find_runs(paths: Sequence[Path]) -> list[Path]:
-    """Run folders among ``paths``: each path is a run, or a folder holding runs."""
-    found: list[Path] = []
-    for path in paths:
-        if (path / "scores.json").is_file():
-            found.append(path)
-        elif path.is_dir():
-            found.extend(sorted(p.parent for p in path.glob("*/scores.json")))
-    return found
-
-
-def load_run(run_dir: Path) -> RunSummary:
-    store = RunStore(run_dir)
-    scores = store.read_scores()
-    if not scores:
-        raise FileNotFoundError(f"{run_dir} has no scores.json; is it a thbench run folder?")
-    manifest = store.read_manifest()
-    return RunSummary(run_dir, scores.get("model", "?"), scores.get("adapter_fingerprint", ""), scores, manifest)
+FIXED_COLUMNS = ("step", "model", "run", "fingerprint", "checkpoint", "errors", "samples")
+_COMPANIONS = (" ci_low", " ci_high", " errors", " n")
 
 
 def leaderboard(runs: Sequence[RunSummary], all_metrics: bool = False) -> pd.DataFrame:
-    """Numbers as floats (percent metrics ×100) with ``… ci_low`` / ``… ci_high`` companions;
-    formatting for display happens in :func:`render`."""
+    """Numbers as floats (percent metrics ×100) with ``… ci_low`` / ``… ci_high`` companions,
+    and per-task ``<task> errors`` / ``<task> n``; formatting for display happens in
+    :func:`render`. ``frame.attrs["higher_is_better"]`` tells sorting which way is better."""
     rows = []
+    better: dict[str, bool] = {}
+    percent: dict[str, bool] = {}
     for run in runs:
-        row: dict[str, Any] = {"model": run.model, "run": run.run_dir.name, "errors": 0, "samples": 0}
-        for task, summary in run.scores.get("tasks", {}).items():
+        row: dict[str, Any] = {
+            "model": run.model,
+            "run": run.run_dir.name,
+            "fingerprint": run.adapter_fingerprint,
+            "checkpoint": run.checkpoint or "",
+            "errors": 0,
+            "samples": 0,
+        }
+        for task, summary in run.tasks.items():
             row["errors"] += summary.get("errors", 0)
             row["samples"] += summary.get("n", 0)
+            row[f"{task} errors"] = summary.get("errors", 0)
+            row[f"{task} n"] = summary.get("n", 0)
             for metric, entry in summary.get("metrics", {}).items():
                 if not entry.get("shown", True) or (not all_metrics and metric != summary.get("primary")):
                     continue
@@ -63,56 +48,106 @@ def leaderboard(runs: Sequence[RunSummary], all_metrics: bool = False) -> pd.Dat
                 row[column] = entry["value"] * scale
                 row[f"{column} ci_low"] = entry["ci95"][0] * scale
                 row[f"{column} ci_high"] = entry["ci95"][1] * scale
+                better[column] = bool(entry.get("higher_is_better", True))
+                percent[column] = bool(entry.get("percent"))
+            for metric, value in _set_metrics(summary).items():
+                if all_metrics:
+                    row[f"{task} {metric}"] = value
         rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    for column in frame.columns:
+        if column in ("errors", "samples") or column.endswith((" errors", " n")):
+            frame[column] = frame[column].astype("Int64")
+    frame.attrs["higher_is_better"] = better
+    frame.attrs["percent"] = percent
+    return frame
+
+
+def _set_metrics(summary: dict[str, Any]) -> dict[str, float]:
+    """Set-level numbers (FID and the like) that have no per-sample form, hence no interval."""
+    found = {}
+    for name, value in (summary.get("set_metrics") or {}).items():
+        if isinstance(value, dict):
+            value = value.get("value")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            found[name] = float(value)
+    return found
 
 
 def metric_columns(frame: pd.DataFrame) -> list[str]:
-    fixed = {"model", "run", "errors", "samples"}
-    return [c for c in frame.columns if c not in fixed and not c.endswith((" ci_low", " ci_high"))]
+    return [c for c in frame.columns if c not in FIXED_COLUMNS and not c.endswith(_COMPANIONS)]
+
+
+def select_columns(frame: pd.DataFrame, patterns: Sequence[str]) -> pd.DataFrame:
+    """Keep the metric columns matching any of ``patterns`` (shell-style, case-insensitive;
+    ``task/metric`` and ``task metric`` both work), in the order the patterns are given."""
+    chosen: list[str] = []
+    available = metric_columns(frame)
+    for pattern in patterns:
+        wanted = pattern.strip().replace("/", " ").lower()
+        matches = [c for c in available if fnmatch.fnmatchcase(c.lower(), wanted) and c not in chosen]
+        if not matches:
+            raise ValueError(f"--columns {pattern!r} matches no column; the columns are: {', '.join(available)}")
+        chosen.extend(matches)
+    bands = {f"{c} ci_low" for c in available} | {f"{c} ci_high" for c in available}
+    fixed = [c for c in frame.columns if c not in available and c not in bands]
+    companions = [c for column in chosen for c in (f"{column} ci_low", f"{column} ci_high") if c in frame.columns]
+    result = frame[fixed + chosen + companions]
+    result.attrs = dict(frame.attrs)
+    return result
+
+
+def sort_rows(frame: pd.DataFrame, column: str, ascending: bool | None = None) -> pd.DataFrame:
+    """Best first for a metric (its direction from ``higher_is_better``), alphabetical for text
+    columns; ``ascending`` overrides. Runs without the metric go last."""
+    name = column.strip().replace("/", " ")
+    if name not in frame.columns:
+        lowered = {c.lower(): c for c in frame.columns}
+        if name.lower() not in lowered:
+            raise ValueError(f"--sort {column!r} is not a column; the columns are: {', '.join(metric_columns(frame) + ['model', 'run', 'errors'])}")
+        name = lowered[name.lower()]
+    if ascending is None:
+        better = frame.attrs.get("higher_is_better", {})
+        if name in better:
+            ascending = not better[name]
+        elif name == "errors":
+            ascending = True
+        else:
+            ascending = frame[name].dtype == object
+    result = frame.sort_values(name, ascending=ascending, na_position="last", kind="stable").reset_index(drop=True)
+    result.attrs = dict(frame.attrs)
+    return result
 
 
 def display_frame(frame: pd.DataFrame, digits: int = 1) -> pd.DataFrame:
     """Strings such as ``72.3 (63.0–80.1)``; missing cells (a task the model cannot do) are
-    shown as ``–``."""
-    shown = frame[["model", "run"]].copy()
+    shown as ``–``; a metric without an interval (set-level) is shown alone."""
+    columns = ["model", "run"] + [c for c in ("checkpoint",) if c in frame.columns and frame[c].astype(bool).any()]
+    shown = frame[columns].copy()
+    if "fingerprint" in frame.columns:
+        shown["fingerprint"] = frame["fingerprint"]
+    percent = frame.attrs.get("percent", {})
     for column in metric_columns(frame):
+        low_column, high_column = f"{column} ci_low", f"{column} ci_high"
+        # Percentages keep ``digits``; raw values (IoU, FID) need two more to say anything.
+        places = digits if percent.get(column, False) else digits + 2
+        if low_column not in frame.columns:
+            shown[column] = ["–" if pd.isna(v) else f"{v:.{places}f}" for v in frame[column]]
+            continue
         shown[column] = [
-            "–" if pd.isna(value) else f"{value:.{digits}f} ({low:.{digits}f}–{high:.{digits}f})"
-            for value, low, high in zip(frame[column], frame[f"{column} ci_low"], frame[f"{column} ci_high"])
+            "–" if pd.isna(value) else f"{value:.{places}f} ({low:.{places}f}–{high:.{places}f})"
+            for value, low, high in zip(frame[column], frame[low_column], frame[high_column])
         ]
     shown["errors"] = [f"{int(e)}/{int(n)}" for e, n in zip(frame["errors"], frame["samples"])]
     return shown
 
 
 def render(frame: pd.DataFrame, fmt: Format = "md", digits: int = 1) -> str:
+    """The leaderboard as text; ``html`` is a complete self-contained page with a bar chart."""
     if fmt == "csv":
         return frame.to_csv(index=False, float_format=f"%.{digits + 2}f")
-    shown = display_frame(frame, digits)
-    if fmt == "md":
-        return markdown_table(shown)
-    if fmt == "latex":
-        latex = shown.copy()
-        latex.columns = [_latex_escape(str(c)) for c in latex.columns]
-        for column in latex.columns:
-            latex[column] = [_latex_escape(str(v)) for v in latex[column]]
-        return latex.to_latex(index=False, escape=False)
     if fmt == "html":
-        return shown.to_html(index=False, escape=True, border=0, classes="leaderboard")
-    raise ValueError(f"unknown format {fmt!r}; use md, csv, latex or html")
+        from bench.report.html import leaderboard_page
 
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    header = [str(c) for c in frame.columns]
-    rows = [[str(v).replace("|", "\\|") for v in row] for row in frame.itertuples(index=False)]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
-    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
-    separator = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(header), separator, *(line(r) for r in rows)]) + "\n"
-
-
-def _latex_escape(text: str) -> str:
-    replacements = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-    return "".join(replacements.get(ch, ch) for ch in text)
-
+        return leaderboard_page(frame, digits=digits)
+    return render_strings(display_frame(frame, digits), fmt)

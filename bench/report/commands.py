@@ -1,0 +1,145 @@
+"""The ``thbench report`` and ``thbench compare`` commands: arguments and handlers, kept beside
+the report code."""
+
+from __future__ import annotations
+
+import argparse
+import html
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from bench.report.compare import DEFAULT_RESAMPLES, compare_runs
+from bench.report.compare_text import comparison_markdown
+from bench.report.html import comparison_page, page, runs_page
+from bench.report.leaderboard import leaderboard, render, select_columns, sort_rows
+from bench.report.published import load_paper, paper_frame, paper_notes
+from bench.report.runs import find_runs, load_run, load_runs
+from bench.report.tables import html_table, render_strings
+from bench.report.trend import render_trend, trend_frame
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_RUNS = Path("results/runs")
+FORMATS = ["md", "csv", "latex", "html"]
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="*", type=Path, help=f"run folders or folders of runs (default: {DEFAULT_RUNS})")
+    parser.add_argument("--format", choices=FORMATS, default="md", help="table format (html: a complete page)")
+    parser.add_argument("--output", type=Path, help="write the table to a file instead of printing it")
+    parser.add_argument("--all-metrics", action="store_true", help="every metric, not only each task's headline")
+    parser.add_argument("--columns", help='metric columns to show, comma-separated shell patterns, e.g. "*textvqa*,*/anls"')
+    parser.add_argument("--sort", metavar="COLUMN", help='sort by a column, best first, e.g. "starter-textvqa accuracy"')
+    parser.add_argument("--ascending", action="store_true", help="sort lowest first whatever the metric's direction")
+    parser.add_argument("--digits", type=int, default=1, help="decimals shown (default: 1)")
+    parser.add_argument("--paper", metavar="NAME", help="show a paper's published numbers beside the measured ones (e.g. textharmony)")
+    parser.add_argument("--paper-model", metavar="MODEL", help="which of the paper's models to show (default: the paper's own; 'all')")
+    parser.add_argument("--published-dir", type=Path, help="folder of published-results files (default: results/published)")
+    parser.add_argument("--trend", action="store_true", help="each metric against the checkpoint step parsed from the adapter options")
+    parser.add_argument("--step-option", metavar="OPTION", help="adapter option holding the checkpoint (default: checkpoint-like options)")
+    parser.add_argument("--html", type=Path, metavar="FILE", help="also write a self-contained HTML report (tables, charts, galleries)")
+    parser.add_argument("--data-dir", type=Path, help="benchmark data root, for input images in the HTML report (default: $THBENCH_DATA or data)")
+    parser.add_argument("--gallery", type=int, default=8, help="generated samples shown per task in the HTML report")
+    parser.add_argument("--worst", type=int, default=8, help="lowest-scoring understanding samples shown per task in the HTML report")
+
+
+def report_command(args: argparse.Namespace) -> int:
+    if args.paper:
+        return _paper_report(args)
+    runs = load_runs(args.runs or [DEFAULT_RUNS])
+    if args.trend:
+        frame = trend_frame(runs, args.step_option, all_metrics=args.all_metrics or bool(args.columns))
+        frame = select_columns(frame, _patterns(args.columns)) if args.columns else frame
+        _emit(render_trend(frame, args.format, args.digits), args.output)
+        if args.html:
+            _write(args.html, render_trend(frame, "html", args.digits))
+        return 0
+    frame = leaderboard(runs, all_metrics=args.all_metrics or bool(args.columns))
+    if args.columns:
+        frame = select_columns(frame, _patterns(args.columns))
+    if args.sort:
+        frame = sort_rows(frame, args.sort, ascending=True if args.ascending else None)
+    _emit(render(frame, args.format, args.digits), args.output)
+    if args.html:
+        by_name = {run.run_dir.name: run for run in runs}
+        ordered = [by_name[name] for name in frame["run"]] if len(by_name) == len(runs) else runs
+        _write(args.html, runs_page(ordered, args.data_dir, args.gallery, args.worst, args.digits))
+    return 0
+
+
+def _paper_report(args: argparse.Namespace) -> int:
+    paper = load_paper(args.paper, args.published_dir)
+    paths = args.runs or [DEFAULT_RUNS]
+    runs = [load_run(path) for path in find_runs(paths)] if args.runs or DEFAULT_RUNS.is_dir() else []
+    if not runs:
+        logger.warning("no runs found in %s: showing the published numbers alone", ", ".join(map(str, paths)))
+    frame = paper_frame(paper, runs, args.paper_model, args.digits)
+    notes = paper_notes(paper, args.paper_model)
+    text = render_strings(frame, args.format)
+    if args.format == "md":
+        text += "\n" + "".join(f"- {note}\n" for note in notes)
+    elif args.format == "latex":
+        text += "".join(f"% {note}\n" for note in notes)
+    elif args.format == "html":
+        text = _paper_page(paper.title, frame, notes)
+    _emit(text, args.output)
+    if args.html:
+        _write(args.html, _paper_page(paper.title, frame, notes))
+    return 0
+
+
+def _paper_page(title: str, frame: pd.DataFrame, notes: list[str]) -> str:
+    body = [f"<h1>Published vs measured: {html.escape(title)}</h1>", html_table(frame)]
+    body += [f'<p class="note">{html.escape(note)}</p>' for note in notes]
+    return page(f"Published vs measured: {title}", "\n".join(body))
+
+
+def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("base", type=Path, help="the reference run folder")
+    parser.add_argument("new", type=Path, help="the run folder to check")
+    parser.add_argument("--max-drop", type=float, default=0.0,
+                        help="largest allowed drop, in the metric's display units (points for percentages); default 0")
+    parser.add_argument("--alpha", type=float, default=0.05, help="significance level of the paired test (default 0.05)")
+    parser.add_argument("--gate", choices=["primary", "all"], default="primary",
+                        help="metrics whose significant drop fails the check: each task's headline (default) or every shown metric")
+    parser.add_argument("--resamples", type=int, default=DEFAULT_RESAMPLES, help=f"bootstrap resamples and permutations (default {DEFAULT_RESAMPLES})")
+    parser.add_argument("--digits", type=int, default=1, help="decimals shown (default: 1)")
+    parser.add_argument("--output", type=Path, help="also write the Markdown summary to a file (e.g. for a CI comment)")
+    parser.add_argument("--html", type=Path, metavar="FILE", help="also write a self-contained HTML comparison page")
+    parser.add_argument("--data-dir", type=Path, help="benchmark data root, for input images in the HTML page")
+
+
+def compare_command(args: argparse.Namespace) -> int:
+    """Exit status 1 when a gated metric dropped significantly by more than ``--max-drop``."""
+    if not 0 < args.alpha < 1:
+        raise ValueError(f"--alpha must be between 0 and 1, got {args.alpha}")
+    if args.resamples < 100:
+        raise ValueError(f"--resamples must be at least 100, got {args.resamples}")
+    comparison = compare_runs(load_run(args.base), load_run(args.new), alpha=args.alpha, max_drop=args.max_drop,
+                              gate=args.gate, resamples=args.resamples)
+    text = comparison_markdown(comparison, args.digits)
+    print(text, end="")
+    if args.output:
+        _write(args.output, text)
+    if args.html:
+        _write(args.html, comparison_page(comparison, args.data_dir, digits=args.digits))
+    return 1 if comparison.regressions() else 0
+
+
+def _patterns(text: str) -> list[str]:
+    return [pattern.strip() for pattern in text.split(",") if pattern.strip()]
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output:
+        _write(output, text)
+    else:
+        print(text, end="")
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    logger.info("wrote %s", path)

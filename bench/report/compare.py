@@ -1,0 +1,302 @@
+"""Regression check between two runs: paired differences with intervals and p-values.
+
+Both runs answered the same samples (same keys), so every statistic is paired sample by sample,
+which removes the between-sample variance that dominates unpaired intervals.
+
+* **Interval**: paired bootstrap. One set of resampling counts over the shared samples is applied
+  to both runs; each resample gives both runs' metric means, derived metrics are recomputed from
+  those means (``Task.derive``: AnyText's Sen.ACC = mean correct lines / mean lines, MARIO's F
+  from mean P and R), and the 2.5 / 97.5 percentiles of new − base form the 95% interval.
+* **p-value**: paired sign-flip permutation test, two-sided. Under the null hypothesis that
+  base and new are exchangeable within each sample, swapping the two runs' scores on any subset
+  of samples leaves the distribution of the statistic unchanged. Each permutation swaps every
+  sample's pair with probability ½, recomputes (derived) metrics from the permuted means and
+  records the difference; p = (1 + #{|permuted| ≥ |observed|}) / (1 + permutations). The +1
+  makes it a valid (never zero) Monte-Carlo p-value; identical runs give p = 1.
+
+A drop fails the check when it is significant (p < α) *and* larger than ``max_drop`` in the
+metric's display units (points for percentages).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable, Literal, Mapping, Sequence
+
+import numpy as np
+
+from bench.report.runs import RunSummary, instantiate_task, metric_specs, task_class
+from bench.stats import DEFAULT_BOOTSTRAP_SEED, bootstrap_counts, percentile_interval, resampled_means
+from bench.store import PredictionRecord
+from bench.task import MetricSpec
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_RESAMPLES = 2000
+Gate = Literal["primary", "all"]
+Derive = Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    metric: str
+    base: float
+    new: float
+    delta: float
+    ci95: tuple[float, float]
+    p_value: float
+    percent: bool
+    higher_is_better: bool
+    derived: bool
+    primary: bool
+
+    @property
+    def scale(self) -> float:
+        return 100.0 if self.percent else 1.0
+
+    @property
+    def drop(self) -> float:
+        """How much worse new is than base, in display units (negative: it improved)."""
+        return (-self.delta if self.higher_is_better else self.delta) * self.scale
+
+    def significant(self, alpha: float) -> bool:
+        return bool(np.isfinite(self.p_value) and self.p_value < alpha)
+
+
+@dataclass(frozen=True)
+class TaskComparison:
+    task: str
+    shared: int
+    only_base: tuple[str, ...]
+    only_new: tuple[str, ...]
+    errors_base: int
+    errors_new: int
+    metrics: tuple[MetricComparison, ...]
+    notes: tuple[str, ...] = ()
+    #: Per shared sample: (sample id, key, base headline score, new headline score).
+    changes: tuple[tuple[str, str, float, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class Comparison:
+    base: RunSummary
+    new: RunSummary
+    tasks: tuple[TaskComparison, ...]
+    alpha: float
+    max_drop: float
+    gate: Gate
+    resamples: int
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def gated(self, task: TaskComparison) -> list[MetricComparison]:
+        return [m for m in task.metrics if self.gate == "all" or m.primary]
+
+    def regressions(self) -> list[tuple[str, MetricComparison]]:
+        return [
+            (task.task, metric)
+            for task in self.tasks
+            for metric in self.gated(task)
+            if metric.significant(self.alpha) and metric.drop > self.max_drop
+        ]
+
+    def verdict(self, metric: MetricComparison, gated: bool) -> str:
+        if not metric.significant(self.alpha):
+            return ""
+        if metric.drop <= 0:
+            return "significant gain"
+        if gated and metric.drop > self.max_drop:
+            return "REGRESSION"
+        return "significant drop" + ("" if gated else " (not gated)") + ("" if metric.drop > self.max_drop else " (within allowed)")
+
+
+def compare_runs(
+    base: RunSummary,
+    new: RunSummary,
+    alpha: float = 0.05,
+    max_drop: float = 0.0,
+    gate: Gate = "primary",
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_BOOTSTRAP_SEED,
+) -> Comparison:
+    notes = []
+    base_tasks, new_tasks = set(base.tasks), set(new.tasks)
+    for task in sorted(base_tasks - new_tasks):
+        notes.append(f"task {task} is only in the base run; not compared")
+    for task in sorted(new_tasks - base_tasks):
+        notes.append(f"task {task} is only in the new run; not compared")
+    if base.adapter_fingerprint == new.adapter_fingerprint and base.manifest.get("seed") == new.manifest.get("seed"):
+        notes.append("both runs have the same model fingerprint and seed")
+    tasks = tuple(
+        compare_task(base, new, task, resamples=resamples, seed=seed)
+        for task in sorted(base_tasks & new_tasks)
+    )
+    return Comparison(base, new, tasks, alpha, max_drop, gate, resamples, tuple(notes))
+
+
+def compare_task(base: RunSummary, new: RunSummary, task: str, resamples: int = DEFAULT_RESAMPLES,
+                 seed: int = DEFAULT_BOOTSTRAP_SEED) -> TaskComparison:
+    base_records, new_records = base.predictions(task), new.predictions(task)
+    shared = [key for key in base_records if key in new_records]
+    only_base = tuple(sorted(base_records[k].id for k in base_records if k not in new_records))
+    only_new = tuple(sorted(new_records[k].id for k in new_records if k not in base_records))
+    notes = list(_configuration_notes(base, new, task))
+
+    specs, derived_specs = metric_specs(new, task)
+    present = {name for record in [*base_records.values(), *new_records.values()] for name in record.scores}
+    per_sample = [spec for spec in specs if spec.name in present]
+    derive = _derive_function(new, task, derived_specs)
+    if derived_specs and derive is None:
+        notes.append(
+            f"derived metrics ({', '.join(s.name for s in derived_specs)}) not tested: the task could not be "
+            "instantiated from the manifest; per-sample metrics only"
+        )
+        derived_specs = []
+    if task_class(task) is None:
+        missing = sorted(set(new.tasks.get(task, {}).get("metrics", {})) - {spec.name for spec in per_sample})
+        if missing:
+            notes.append(
+                f"{', '.join(missing)}: the {task!r} task plugin is not installed, so these cannot be recomputed "
+                "from per-sample scores; per-sample metrics only"
+            )
+
+    primary = new.tasks.get(task, {}).get("primary") or base.tasks.get(task, {}).get("primary")
+    errors_base = sum(base_records[k].error is not None for k in shared)
+    errors_new = sum(new_records[k].error is not None for k in shared)
+    if not shared or not per_sample:
+        notes.append("no shared samples to compare" if not shared else "no per-sample scores to compare")
+        return TaskComparison(task, len(shared), only_base, only_new, errors_base, errors_new, (), tuple(notes))
+
+    base_values = _score_matrix([base_records[k] for k in shared], per_sample)
+    new_values = _score_matrix([new_records[k] for k in shared], per_sample)
+    names = [spec.name for spec in per_sample]
+    statistics = paired_statistics(base_values, new_values, names, derive, resamples, seed)
+    metrics = []
+    for spec, derived in [*((s, False) for s in per_sample), *((s, True) for s in derived_specs)]:
+        if not spec.shown or spec.name not in statistics:
+            continue
+        result = statistics[spec.name]
+        metrics.append(
+            MetricComparison(
+                metric=spec.name, base=result.base, new=result.new, delta=result.delta, ci95=result.ci95,
+                p_value=result.p_value, percent=spec.percent, higher_is_better=spec.higher_is_better,
+                derived=derived, primary=spec.name == primary,
+            )
+        )
+    changes = _headline_changes(base_records, new_records, shared, primary, derive, names)
+    return TaskComparison(task, len(shared), only_base, only_new, errors_base, errors_new, tuple(metrics),
+                          tuple(notes), changes)
+
+
+@dataclass(frozen=True)
+class PairedResult:
+    base: float
+    new: float
+    delta: float
+    ci95: tuple[float, float]
+    p_value: float
+
+
+def paired_statistics(
+    base: np.ndarray,
+    new: np.ndarray,
+    names: Sequence[str],
+    derive: Derive | None = None,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_BOOTSTRAP_SEED,
+) -> dict[str, PairedResult]:
+    """Paired bootstrap interval and sign-flip permutation p-value of new − base, for every
+    per-sample metric (columns of the n × m arrays) and every metric ``derive`` computes from
+    their means."""
+    if base.shape != new.shape or base.shape[1] != len(names):
+        raise ValueError(f"score arrays must both be (samples × {len(names)}), got {base.shape} and {new.shape}")
+    n = base.shape[0]
+
+    def metrics_of(means: np.ndarray) -> dict[str, np.ndarray]:
+        values = {name: means[:, i] for i, name in enumerate(names)}
+        if derive is not None:
+            values.update({k: np.asarray(v, dtype=np.float64) for k, v in derive(dict(values)).items()})
+        return values
+
+    base_point = metrics_of(base.mean(axis=0, keepdims=True))
+    new_point = metrics_of(new.mean(axis=0, keepdims=True))
+    counts = bootstrap_counts(n, resamples, seed)
+    base_boot = metrics_of(resampled_means(base, counts))
+    new_boot = metrics_of(resampled_means(new, counts))
+
+    # Sign flips: a swapped sample moves its pair's half-difference from one side to the other.
+    rng = np.random.default_rng(seed + 1)
+    signs = rng.choice(np.array([-1.0, 1.0]), size=(resamples, n))
+    centre = (base + new).mean(axis=0) / 2.0
+    shift = signs @ ((base - new) / 2.0) / n
+    base_perm = metrics_of(centre + shift)
+    new_perm = metrics_of(centre - shift)
+
+    results = {}
+    for name in base_point:
+        observed = float(new_point[name][0] - base_point[name][0])
+        spread = new_boot[name] - base_boot[name]
+        permuted = np.abs(new_perm[name] - base_perm[name])
+        if np.isfinite(observed):
+            extreme = int(np.count_nonzero(permuted >= abs(observed) - 1e-12 * max(1.0, abs(observed))))
+            p_value = (1 + extreme) / (1 + resamples)
+            ci95 = percentile_interval(spread[np.isfinite(spread)]) if np.isfinite(spread).any() else (np.nan, np.nan)
+        else:
+            p_value, ci95 = float("nan"), (float("nan"), float("nan"))
+        results[name] = PairedResult(float(base_point[name][0]), float(new_point[name][0]), observed, ci95, p_value)
+    return results
+
+
+def _score_matrix(records: Sequence[PredictionRecord], specs: Sequence[MetricSpec]) -> np.ndarray:
+    return np.array(
+        [[float(record.scores.get(spec.name, spec.miss_value)) for spec in specs] for record in records],
+        dtype=np.float64,
+    )
+
+
+def _derive_function(run: RunSummary, task: str, derived_specs: Sequence[MetricSpec]) -> Derive | None:
+    if not derived_specs:
+        return None
+    instance = instantiate_task(run, task)
+    return None if instance is None else instance.derive
+
+
+def sample_headline(record: PredictionRecord, metric: str | None, derive: Derive | None, names: Sequence[str]) -> float:
+    """One sample's headline score; a derived headline is derived from that sample alone
+    (e.g. its own correct lines / lines)."""
+    if metric is None:
+        return float("nan")
+    if metric in record.scores:
+        return float(record.scores[metric])
+    if derive is None or not all(name in record.scores for name in names):
+        return float("nan")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = derive({name: np.array([float(record.scores[name])]) for name in names})
+    return float(values[metric][0]) if metric in values else float("nan")
+
+
+def _headline_changes(base_records, new_records, shared, primary, derive, names) -> tuple[tuple[str, str, float, float], ...]:
+    return tuple(
+        (base_records[k].id, k, sample_headline(base_records[k], primary, derive, names),
+         sample_headline(new_records[k], primary, derive, names))
+        for k in shared
+    )
+
+
+def _configuration_notes(base: RunSummary, new: RunSummary, task: str) -> list[str]:
+    notes = []
+    base_data, new_data = base.dataset_fingerprint(task), new.dataset_fingerprint(task)
+    if base_data and new_data and base_data != new_data:
+        notes.append(f"DATASET DIFFERS: fingerprint {base_data} (base) vs {new_data} (new); shared keys may hold different data")
+    base_config = _without_location(base.task_manifest(task).get("config", {}).get("options", {}))
+    new_config = _without_location(new.task_manifest(task).get("config", {}).get("options", {}))
+    if base_config != new_config:
+        notes.append(f"task options differ: {base_config} (base) vs {new_config} (new)")
+    base_scoring, new_scoring = base.task_manifest(task).get("scoring"), new.task_manifest(task).get("scoring")
+    if base_scoring and new_scoring and base_scoring != new_scoring:
+        notes.append("scoring differs (e.g. OCR engine or answer extraction): differences may come from the scorer")
+    return notes
+
+
+def _without_location(options: Mapping[str, object]) -> dict[str, object]:
+    return {k: v for k, v in options.items() if k != "data_dir"}

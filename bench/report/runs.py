@@ -1,0 +1,190 @@
+"""Finished runs as reports see them: scores, manifest, predictions and the tasks behind them.
+
+Reports only read. Predictions are parsed here without :meth:`RunStore.read_predictions`, which
+repairs a torn last line by truncating the file: a report opened on a run that is still writing
+must never cut a line the runner is about to finish.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from bench.context import TaskContext
+from bench.registry import UnknownNameError
+from bench.store import PredictionRecord, RunStore
+from bench.task import TASKS, MetricSpec, Task
+
+logger = logging.getLogger(__name__)
+
+#: Adapter options that usually point at weights; the first one present names the checkpoint.
+CHECKPOINT_OPTIONS = ("checkpoint", "ckpt", "weights", "model_path", "load_from", "path")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_dir: Path
+    model: str
+    adapter_fingerprint: str
+    scores: dict[str, Any]
+    manifest: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} ({self.run_dir.name})"
+
+    @property
+    def adapter_options(self) -> dict[str, Any]:
+        return dict(self.manifest.get("adapter", {}).get("options", {}))
+
+    @property
+    def checkpoint(self) -> str | None:
+        """The checkpoint option as given (a path or a hub name), if the adapter has one."""
+        options = self.adapter_options
+        for name in CHECKPOINT_OPTIONS:
+            if options.get(name):
+                return str(options[name])
+        return None
+
+    @property
+    def tasks(self) -> dict[str, Any]:
+        return self.scores.get("tasks", {})
+
+    def task_manifest(self, task: str) -> dict[str, Any]:
+        return self.manifest.get("tasks", {}).get(task, {})
+
+    def dataset_fingerprint(self, task: str) -> str | None:
+        return self.task_manifest(task).get("dataset_fingerprint")
+
+    def predictions(self, task: str) -> dict[str, PredictionRecord]:
+        return read_predictions(RunStore(self.run_dir).predictions_path(task))
+
+
+def find_runs(paths: Sequence[Path]) -> list[Path]:
+    """Run folders among ``paths``: each path is a run, or a folder holding runs."""
+    found: list[Path] = []
+    for path in paths:
+        if (path / "scores.json").is_file():
+            found.append(path)
+        elif path.is_dir():
+            found.extend(sorted(p.parent for p in path.glob("*/scores.json")))
+        elif not path.exists():
+            raise FileNotFoundError(f"{path} does not exist; give a run folder (results/runs/<run>) or a folder of runs")
+    return found
+
+
+def load_run(run_dir: Path) -> RunSummary:
+    store = RunStore(run_dir)
+    scores = store.read_scores()
+    if not scores:
+        raise FileNotFoundError(f"{run_dir} has no scores.json; is it a thbench run folder? `thbench run` makes one")
+    manifest = store.read_manifest()
+    return RunSummary(Path(run_dir), scores.get("model", "?"), scores.get("adapter_fingerprint", ""), scores, manifest)
+
+
+def load_runs(paths: Sequence[Path]) -> list[RunSummary]:
+    runs = find_runs(paths)
+    if not runs:
+        raise FileNotFoundError(f"no runs found in {', '.join(map(str, paths))}; `thbench run` makes one")
+    return [load_run(run) for run in runs]
+
+
+def read_predictions(path: Path) -> dict[str, PredictionRecord]:
+    """Latest record per key; a torn or unreadable line is skipped, never repaired."""
+    if not path.is_file():
+        return {}
+    records: dict[str, PredictionRecord] = {}
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.endswith("\n"):
+                logger.debug("%s: ignoring an unfinished last line", path)
+                break
+            try:
+                record = PredictionRecord.from_dict(json.loads(line))
+            except (ValueError, TypeError) as error:
+                logger.warning("%s:%d: skipping an unreadable line (%s)", path, number, error)
+                continue
+            records[record.key] = record
+    return records
+
+
+def task_class(name: str) -> type[Task] | None:
+    try:
+        return TASKS.get(name)
+    except UnknownNameError:
+        return None
+
+
+def instantiate_task(run: RunSummary, name: str, data_root: Path | None = None) -> Task | None:
+    """The task as the run configured it (options from the manifest), or ``None`` when its
+    plugin is not installed or its options no longer fit; nothing is loaded from disk."""
+    cls = task_class(name)
+    if cls is None:
+        return None
+    options = run.task_manifest(name).get("config", {}).get("options", {})
+    context = TaskContext(data_root=data_root) if data_root is not None else TaskContext()
+    try:
+        return cls.from_args(options, context)
+    except (ValueError, TypeError) as error:
+        logger.warning("task %s: the run's options do not fit the installed task (%s); using its defaults", name, error)
+    try:
+        return cls(context=context)
+    except (ValueError, TypeError):
+        return None
+
+
+def metric_specs(run: RunSummary, task: str) -> tuple[list[MetricSpec], list[MetricSpec]]:
+    """(per-sample, derived) metric specifications: from the installed task class when there is
+    one, else rebuilt from what ``scores.json`` says (then nothing is known to be derived)."""
+    cls = task_class(task)
+    if cls is not None:
+        return list(cls.metrics), list(cls.derived)
+    entries = run.tasks.get(task, {}).get("metrics", {})
+    specs = [
+        MetricSpec(
+            name,
+            entry.get("description", ""),
+            higher_is_better=entry.get("higher_is_better", True),
+            percent=entry.get("percent", True),
+            shown=entry.get("shown", True),
+        )
+        for name, entry in entries.items()
+    ]
+    return specs, []
+
+
+_STEP_PATTERNS = (
+    re.compile(r"(?:checkpoint|ckpt|step|global_step|iter|iteration)[-_=]?(\d+)", re.IGNORECASE),
+    re.compile(r"(?<![A-Za-z0-9])(\d+(?:\.\d+)?)([kKmM])(?![A-Za-z0-9])"),
+)
+
+
+def checkpoint_step(text: str) -> int | None:
+    """Training step named in a checkpoint path: ``checkpoint-12000``, ``step_12000``,
+    ``ckpt12000``, ``global_step12000``, ``12k``, ``1.5M``. The last match wins, so that
+    ``runs/step_1/checkpoint-500`` gives 500."""
+    best: tuple[int, int] | None = None
+    for pattern in _STEP_PATTERNS:
+        for match in pattern.finditer(text):
+            if pattern is _STEP_PATTERNS[0]:
+                value = int(match.group(1))
+            else:
+                value = round(float(match.group(1)) * (1000 if match.group(2).lower() == "k" else 1_000_000))
+            if best is None or match.end() > best[0]:
+                best = (match.end(), value)
+    return None if best is None else best[1]
+
+
+def run_step(run: RunSummary, option: str | None = None) -> int | None:
+    """The run's checkpoint step, parsed from ``option`` (or from the checkpoint-like options)."""
+    options = run.adapter_options
+    names = [option] if option else [*CHECKPOINT_OPTIONS, *sorted(options)]
+    for name in names:
+        value = options.get(name)
+        if isinstance(value, str) and (step := checkpoint_step(value)) is not None:
+            return step
+    return None

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench.cli import main
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_list_shows_builtin_plugins(capsys):
+    code, out, _ = _run(capsys, "list", "tasks")
+    assert code == 0 and "starter-textvqa" in out and "textvqa" in out
+    code, out, _ = _run(capsys, "list", "models")
+    assert "ocr-pipeline" in out and "glyph-render" in out
+    code, out, _ = _run(capsys, "list", "metrics")
+    assert "anls" in out and "textvqa_accuracy" in out
+
+
+def test_run_prints_a_summary_and_a_leaderboard(toy_data, tmp_path, capsys):
+    code, out, _ = _run(capsys, "run", "--model", "test-echo", "--tasks", "toy-say", "--model-args", "wrong_every=3",
+                        "--data-dir", str(toy_data), "--results-dir", str(tmp_path / "runs"), "--no-progress")
+    assert code == 0
+    # 0, 3, 6, 9 answered wrong: 8 of 12 right
+    assert "test-echo · toy-say: exact 66.7  n=12 errors=0" in out
+    assert "| test-echo |" in out and "66.7 (" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["run", "--model", "test-echo", "--tasks", "toy-paint"], "sends 'generate_image' requests"),
+        (["run", "--model", "no-such-model", "--tasks", "toy-say"], "unknown model 'no-such-model'"),
+        (["run", "--model", "test-echo", "--tasks", "toy-say", "--model-args", "colour=red"], "has no option 'colour'"),
+    ],
+)
+def test_run_refuses_with_a_clear_message(argv, message, toy_data, tmp_path, caplog):
+    code = main(argv + ["--data-dir", str(toy_data), "--results-dir", str(tmp_path / "runs")])
+    assert code == 2
+    assert message in caplog.text
+    assert not (tmp_path / "runs").exists()
+
+
+def test_missing_dataset_names_the_file(tmp_path, caplog):
+    code = main(["run", "--model", "ocr-pipeline", "--tasks", "textvqa", "--data-dir", str(tmp_path), "--results-dir", str(tmp_path / "runs")])
+    assert code == 2
+    assert str(tmp_path / "textvqa" / "TextVQA_0.5.1_val.json") in caplog.text
+
+
+def test_report_formats(toy_data, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    main(["run", "--model", "test-echo", "--tasks", "toy-say", "--data-dir", str(toy_data), "--results-dir", str(runs), "--no-progress"])
+    capsys.readouterr()
+    for fmt, marker in (("md", "| model"), ("csv", "model,run"), ("latex", "\\begin{tabular}"), ("html", "<table")):
+        code, out, _ = _run(capsys, "report", str(runs), "--format", fmt)
+        assert code == 0 and marker in out, fmt
+    code, out, _ = _run(capsys, "report", str(runs), "--format", "csv")
+    header, row = out.splitlines()[:2]
+    values = dict(zip(header.split(","), row.split(",")))
+    assert float(values["toy-say exact"]) == pytest.approx(100.0)
+
+
+def test_score_predictions_made_elsewhere(toy_data, tmp_path, capsys):
+    predictions = tmp_path / "answers.jsonl"
+    predictions.write_text("".join(json.dumps({"id": f"q{i}", "output": str(i if i < 6 else 0)}) + "\n" for i in range(10)))
+    code, out, _ = _run(capsys, "score", "--task", "toy-say", "--predictions", str(predictions), "--data-dir", str(toy_data),
+                        "--output", str(tmp_path / "scored.jsonl"))
+    assert code == 0
+    # q0..q5 right, q6..q9 wrong, q10 and q11 missing: 6 of 12
+    assert "toy-say exact: 50.00" in out
+    assert "missing=2" in out
+    scored = [json.loads(line) for line in (tmp_path / "scored.jsonl").read_text().splitlines()]
+    assert len(scored) == 12 and sum(1 for r in scored if r["error"]) == 2

@@ -1,0 +1,38 @@
+"""Shared fixtures. Test-only plugins are registered once for the whole session."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+SUPPORT = Path(__file__).parent / "support"
+
+
+def _load_support(name: str):
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, SUPPORT / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+toy_plugins = _load_support("toy_plugins")
+toy_plugins.register()
+
+
+@pytest.fixture
+def toy_data(tmp_path: Path) -> Path:
+    """A data root holding the toy dataset under toy/."""
+    toy_plugins.write_toy_dataset(tmp_path / "data" / "toy")
+    return tmp_path / "data"
+
+
+@pytest.fixture(scope="session")
+def starter_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One generated starter suite shared by every test that needs it."""
+    return tmp_path_factory.mktemp("starter-data")
