@@ -1,7 +1,8 @@
 """Scene-text questions in the TextVQA layout: signs, labels, plates, price tags, streets.
 
-Each scene has one salient text (the answer) and smaller distractors, so that reading all the
-text is not enough: a model must also pick the right piece. Ten human-like answers per question
+Each scene has several texts: the answer, distractors, and in some scenes a more salient text
+that is *not* the answer (two signs, a tagline under a brand), so reading all the text is not
+enough: a model must also pick the right piece. Ten human-like answers per question
 include the case and article variants real annotators write.
 """
 
@@ -135,7 +136,30 @@ def _street(image: Image.Image, rng: random.Random) -> Scene:
     return Scene(question, street, (street.split()[0],))
 
 
-SCENES: tuple[Callable[[Image.Image, random.Random], Scene], ...] = (_shop, _brand, _number, _price, _street)
+def _two_signs(image: Image.Image, rng: random.Random) -> Scene:
+    """Two boards side by side: reading is not enough, the question picks one by position."""
+    left, right = rng.sample(SHOPS, 2)
+    top = rng.randint(80, 220)
+    _board(image, rng, left, (30, top, 305, top + rng.randint(80, 110)))
+    _board(image, rng, right, (335, top, 610, top + rng.randint(80, 110)))
+    side = rng.choice(["left", "right"])
+    return Scene(f"what does the sign on the {side} say?", left if side == "left" else right, ())
+
+
+def _tagline(image: Image.Image, rng: random.Random) -> Scene:
+    """A small line under a big brand: the salient text is the wrong answer."""
+    brand = rng.choice(BRANDS)
+    tagline = rng.choice(["fresh daily", "since 1998", "made local", "extra strong", "low sugar", "best value"])
+    box = (rng.randint(60, 140), rng.randint(60, 140), rng.randint(480, 580), 0)
+    box = (box[0], box[1], box[2], box[1] + rng.randint(100, 130))
+    _board(image, rng, brand, box)
+    font = fit_font(font_paths()[0], tagline, box[2] - box[0], 34, largest=30)
+    draw_text(image, (box[0] + 10, box[3] + 24), tagline, font, (20, 20, 20) if rng.random() < 0.5 else (250, 250, 250))
+    question = rng.choice(["what is written under the brand name?", "what does the small text below the logo say?"])
+    return Scene(question, tagline, (tagline.split()[0],))
+
+
+SCENES: tuple[Callable[[Image.Image, random.Random], Scene], ...] = (_shop, _brand, _number, _price, _street, _two_signs, _tagline)
 
 
 def generate(folder: Path, seed: int = 0) -> None:
