@@ -162,6 +162,7 @@ class _RunSession:
             "batch_size": self.batch_size,
             "limit": self.config.limit,
             "image_format": self.context.image_format,
+            "data_root": str(self.context.data_root.resolve()),
             "tasks": previous.get("tasks", {}),
             "history": previous.get("history", []),
         }

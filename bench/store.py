@@ -86,9 +86,11 @@ class RunStore:
     def predictions_path(self, task: str) -> Path:
         return self.predictions_dir / f"{task}.jsonl"
 
-    def read_predictions(self, task: str) -> dict[str, PredictionRecord]:
-        """Latest record per key. A torn last line (a crash mid-write) is cut off the file so
-        that later appends start on a clean line; its sample is simply recomputed."""
+    def read_predictions(self, task: str, repair: bool = True) -> dict[str, PredictionRecord]:
+        """Latest record per key. A torn last line (a crash mid-write) is skipped and, with
+        ``repair``, cut off the file so that later appends start on a clean line; its sample
+        is then recomputed. Readers that are not the runner pass ``repair=False``: a run still
+        writing may be about to finish that line."""
         path = self.predictions_path(task)
         if not path.is_file():
             return {}
@@ -110,7 +112,7 @@ class RunStore:
                 continue
             records[record.key] = record
             good_end = line_end
-        if good_end < len(data):
+        if good_end < len(data) and repair:
             logger.warning("%s: cutting a torn last line left by an interrupted run", path)
             with path.open("r+b") as handle:
                 handle.truncate(good_end)

@@ -33,7 +33,8 @@ from bench.task import MetricSpec
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_RESAMPLES = 2000
+COMPARE_RESAMPLES = 2000
+_PERMUTATION_BLOCK = 500
 Gate = Literal["primary", "all"]
 Derive = Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]
 
@@ -90,7 +91,11 @@ class Comparison:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def gated(self, task: TaskComparison) -> list[MetricComparison]:
-        return [m for m in task.metrics if self.gate == "all" or m.primary]
+        """The metrics whose drop fails the check; when a task's headline could not be tested
+        (a derived metric without its plugin), every metric of that task is gated instead."""
+        if self.gate == "all" or not any(m.primary for m in task.metrics):
+            return list(task.metrics)
+        return [m for m in task.metrics if m.primary]
 
     def regressions(self) -> list[tuple[str, MetricComparison]]:
         return [
@@ -105,9 +110,9 @@ class Comparison:
             return ""
         if metric.drop <= 0:
             return "significant gain"
-        if gated and metric.drop > self.max_drop:
-            return "REGRESSION"
-        return "significant drop" + ("" if gated else " (not gated)") + ("" if metric.drop > self.max_drop else " (within allowed)")
+        if not gated:
+            return "significant drop (not gated)"
+        return "REGRESSION" if metric.drop > self.max_drop else "significant drop (within allowed)"
 
 
 def compare_runs(
@@ -116,7 +121,7 @@ def compare_runs(
     alpha: float = 0.05,
     max_drop: float = 0.0,
     gate: Gate = "primary",
-    resamples: int = DEFAULT_RESAMPLES,
+    resamples: int = COMPARE_RESAMPLES,
     seed: int = DEFAULT_BOOTSTRAP_SEED,
 ) -> Comparison:
     notes = []
@@ -134,7 +139,7 @@ def compare_runs(
     return Comparison(base, new, tasks, alpha, max_drop, gate, resamples, tuple(notes))
 
 
-def compare_task(base: RunSummary, new: RunSummary, task: str, resamples: int = DEFAULT_RESAMPLES,
+def compare_task(base: RunSummary, new: RunSummary, task: str, resamples: int = COMPARE_RESAMPLES,
                  seed: int = DEFAULT_BOOTSTRAP_SEED) -> TaskComparison:
     base_records, new_records = base.predictions(task), new.predictions(task)
     shared = [key for key in base_records if key in new_records]
@@ -146,6 +151,9 @@ def compare_task(base: RunSummary, new: RunSummary, task: str, resamples: int = 
     present = {name for record in [*base_records.values(), *new_records.values()] for name in record.scores}
     per_sample = [spec for spec in specs if spec.name in present]
     derive = _derive_function(new, task, derived_specs)
+    # Without the task's derive(), the per-sample sums behind its ratios are all there is to
+    # compare, so hidden per-sample metrics are shown too.
+    fallback = task_class(task) is None or (bool(derived_specs) and derive is None)
     if derived_specs and derive is None:
         notes.append(
             f"derived metrics ({', '.join(s.name for s in derived_specs)}) not tested: the task could not be "
@@ -170,10 +178,15 @@ def compare_task(base: RunSummary, new: RunSummary, task: str, resamples: int = 
     base_values = _score_matrix([base_records[k] for k in shared], per_sample)
     new_values = _score_matrix([new_records[k] for k in shared], per_sample)
     names = [spec.name for spec in per_sample]
-    statistics = paired_statistics(base_values, new_values, names, derive, resamples, seed)
+    try:
+        statistics = paired_statistics(base_values, new_values, names, derive, resamples, seed)
+    except KeyError as error:
+        notes.append(f"derived metrics not tested: they need the per-sample metric {error}, which the runs lack")
+        derive, derived_specs, fallback = None, [], True
+        statistics = paired_statistics(base_values, new_values, names, None, resamples, seed)
     metrics = []
     for spec, derived in [*((s, False) for s in per_sample), *((s, True) for s in derived_specs)]:
-        if not spec.shown or spec.name not in statistics:
+        if not (spec.shown or fallback) or spec.name not in statistics:
             continue
         result = statistics[spec.name]
         metrics.append(
@@ -202,7 +215,7 @@ def paired_statistics(
     new: np.ndarray,
     names: Sequence[str],
     derive: Derive | None = None,
-    resamples: int = DEFAULT_RESAMPLES,
+    resamples: int = COMPARE_RESAMPLES,
     seed: int = DEFAULT_BOOTSTRAP_SEED,
 ) -> dict[str, PairedResult]:
     """Paired bootstrap interval and sign-flip permutation p-value of new − base, for every
@@ -225,18 +238,23 @@ def paired_statistics(
     new_boot = metrics_of(resampled_means(new, counts))
 
     # Sign flips: a swapped sample moves its pair's half-difference from one side to the other.
+    # Drawn in blocks so that memory stays small for large sets.
     rng = np.random.default_rng(seed + 1)
-    signs = rng.choice(np.array([-1.0, 1.0]), size=(resamples, n))
     centre = (base + new).mean(axis=0) / 2.0
-    shift = signs @ ((base - new) / 2.0) / n
-    base_perm = metrics_of(centre + shift)
-    new_perm = metrics_of(centre - shift)
+    half_difference = (base - new) / 2.0
+    blocks: dict[str, list[np.ndarray]] = {}
+    for start in range(0, resamples, _PERMUTATION_BLOCK):
+        signs = rng.choice(np.array([-1.0, 1.0]), size=(min(_PERMUTATION_BLOCK, resamples - start), n))
+        shift = signs @ half_difference / n
+        base_perm, new_perm = metrics_of(centre + shift), metrics_of(centre - shift)
+        for name in base_perm:
+            blocks.setdefault(name, []).append(np.abs(new_perm[name] - base_perm[name]))
 
     results = {}
     for name in base_point:
         observed = float(new_point[name][0] - base_point[name][0])
         spread = new_boot[name] - base_boot[name]
-        permuted = np.abs(new_perm[name] - base_perm[name])
+        permuted = np.concatenate(blocks[name])
         if np.isfinite(observed):
             extreme = int(np.count_nonzero(permuted >= abs(observed) - 1e-12 * max(1.0, abs(observed))))
             p_value = (1 + extreme) / (1 + resamples)

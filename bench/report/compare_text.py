@@ -33,6 +33,8 @@ def comparison_frame(comparison: Comparison, digits: int = 1) -> pd.DataFrame:
 def _row(comparison: Comparison, task: TaskComparison, metric: MetricComparison, gated: bool, digits: int) -> dict[str, str]:
     scale = metric.scale
     low, high = metric.ci95
+    # Percentages keep ``digits``; raw values (IoU, lengths, FID) need two more.
+    digits = digits if metric.percent else digits + 2
     name = metric.metric + (" ★" if metric.primary else "") + (" (derived)" if metric.derived else "")
     return {
         "task": task.task,

@@ -162,7 +162,9 @@ def metrics_frame(summary: dict[str, Any], digits: int) -> pd.DataFrame:
             "description": entry.get("description", ""),
         })
     for name, value in (summary.get("set_metrics") or {}).items():
-        rows.append({"metric": name, "value": _text(value), "95% CI": "–", "better": "", "description": "set-level"})
+        shown, reason = (value.get("value"), value.get("reason", "")) if isinstance(value, dict) else (value, "")
+        rows.append({"metric": name, "value": _text(shown), "95% CI": "–", "better": "",
+                     "description": "set-level, no per-sample form" + (f": {reason}" if reason else "")})
     return pd.DataFrame(rows, columns=["metric", "value", "95% CI", "better", "description"])
 
 
@@ -208,8 +210,10 @@ def _grounding_boxes(view: SampleView) -> list[tuple[tuple[float, ...], str]]:
     reference = getattr(view.sample, "box", None)
     if _is_box(reference):
         boxes.append((tuple(reference), "#11aa44"))
-    if _is_box(view.record.parsed):
-        boxes.append((tuple(view.record.parsed), "#ee2222"))
+    parsed = view.record.parsed
+    predicted = parsed.get("box") if isinstance(parsed, dict) else parsed
+    if _is_box(predicted):
+        boxes.append((tuple(predicted), "#ee2222"))
     return boxes
 
 
@@ -265,17 +269,8 @@ def comparison_page(comparison: Comparison, data_root: Path | None = None, count
             body.append(f'<p class="note">{len(task.only_base)} sample(s) only in base: {_e(", ".join(task.only_base[:20]))}; '
                         f'{len(task.only_new)} only in new: {_e(", ".join(task.only_new[:20]))}</p>')
         body.extend(f'<p class="note">{_e(note)}</p>' for note in task.notes)
-        deltas = [Bar(m.metric, m.delta * m.scale, m.ci95[0] * m.scale, m.ci95[1] * m.scale) for m in task.metrics]
-        body.append(_delta_table(deltas))
         body.append(_changed_samples(comparison, task.task, count, data_root))
     return page(title, "\n".join(body))
-
-
-def _delta_table(deltas: Sequence[Bar]) -> str:
-    frame = pd.DataFrame(
-        [{"metric": d.label, "Δ (new − base)": f"{d.value:+.2f}", "95% CI": f"[{d.low:+.2f}, {d.high:+.2f}]"} for d in deltas]
-    )
-    return html_table(frame) if len(frame) else ""
 
 
 def _changed_samples(comparison: Comparison, task: str, count: int, data_root: Path | None) -> str:
@@ -286,8 +281,9 @@ def _changed_samples(comparison: Comparison, task: str, count: int, data_root: P
     chosen = changed[:count]
     if not chosen:
         return "<p>No sample changed its headline score.</p>"
-    base_samples = _by_key(task_samples(comparison.base, task, data_root))
-    new_samples = _by_key(task_samples(comparison.new, task, data_root))
+    base_loaded, new_loaded = task_samples(comparison.base, task, data_root), task_samples(comparison.new, task, data_root)
+    notes = "".join(f'<p class="note">{_e(note)}</p>' for note in dict.fromkeys(new_loaded.notes + base_loaded.notes))
+    base_samples, new_samples = _by_key(base_loaded), _by_key(new_loaded)
     cards = []
     for sample_id, key, before, after in chosen:
         base_view, new_view = base_samples.get(key), new_samples.get(key)
@@ -306,7 +302,7 @@ def _changed_samples(comparison: Comparison, task: str, count: int, data_root: P
             outputs = ('<div class="caption">base</div>' + _images_html(base_images, [Path(r) for r in base_view.record.images[:2]], "")
                        + '<div class="caption">new</div>' + _images_html(new_images, [Path(r) for r in new_view.record.images[:2]], ""))
         cards.append(_card(_images_html(images, new_view.input_images, "") + outputs, fields))
-    return f"<h3>Largest changes in the headline score ({len(cards)} of {len(changed)} changed)</h3>" + _cards(cards)
+    return f"<h3>Largest changes in the headline score ({len(cards)} of {len(changed)} changed)</h3>" + notes + _cards(cards)
 
 
 def _by_key(samples: TaskSamples) -> dict[str, SampleView]:

@@ -30,7 +30,7 @@ def thumbnail_uri(source: Path | Image.Image, max_side: int = THUMBNAIL_SIDE,
         return None
     if boxes:
         draw = ImageDraw.Draw(image)
-        width = max(2, round(max(image.size) / 200))
+        width = max(2, round(max(image.size) / 100))
         for box, colour in boxes:
             x1, y1, x2, y2 = (float(v) for v in box)
             draw.rectangle([min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)], outline=colour, width=width)

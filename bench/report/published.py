@@ -9,6 +9,7 @@ an entry whose number could not be checked against the paper has ``value: null``
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -98,6 +99,10 @@ class Measurement:
     #: for a task of the same family on other data (e.g. the starter version).
     same_benchmark: bool
 
+    @property
+    def has_interval(self) -> bool:
+        return math.isfinite(self.low) and math.isfinite(self.high)
+
     def contains(self, value: float) -> bool:
         return self.low <= value <= self.high
 
@@ -107,7 +112,7 @@ def measurements(entry: PublishedEntry, run: RunSummary) -> list[Measurement]:
     same options, otherwise every task of the same family (subclasses, such as starter tasks)."""
     found = []
     for task, summary in run.tasks.items():
-        metric = summary.get("metrics", {}).get(entry.metric)
+        metric = summary.get("metrics", {}).get(entry.metric) or _set_metric(summary, entry.metric)
         if metric is None:
             continue
         if task == entry.task:
@@ -119,10 +124,20 @@ def measurements(entry: PublishedEntry, run: RunSummary) -> list[Measurement]:
         else:
             continue
         scale = 100.0 if metric.get("percent") else 1.0
-        low, high = metric["ci95"]
+        low, high = metric.get("ci95") or (math.nan, math.nan)
         found.append(Measurement(run, task, metric["value"] * scale, low * scale, high * scale, same))
     exact = [m for m in found if m.same_benchmark]
     return exact or found
+
+
+def _set_metric(summary: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """A set-level number (FID, CLIPScore) as a metric entry without an interval."""
+    value = (summary.get("set_metrics") or {}).get(name)
+    if isinstance(value, dict):
+        value = value.get("value")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {"value": float(value), "percent": False}
+    return None
 
 
 def _same_family(task: str, published_task: str) -> bool:
@@ -176,14 +191,16 @@ def _measured_cells(entry: PublishedEntry, measurement: Measurement, digits: int
     cells = {
         "measured run": run_name,
         "measured": f"{measurement.value:.{digits}f}",
-        "95% CI": f"{measurement.low:.{digits}f}–{measurement.high:.{digits}f}",
+        "95% CI": f"{measurement.low:.{digits}f}–{measurement.high:.{digits}f}" if measurement.has_interval else "–",
     }
     flags = [] if measurement.same_benchmark else ["different data"]
+    if not measurement.has_interval:
+        flags.append("set-level: no interval")
     if entry.value is None:
         cells["Δ"] = "–"
     else:
         cells["Δ"] = f"{measurement.value - entry.value:+.{digits}f}"
-        if not measurement.contains(entry.value):
+        if measurement.has_interval and not measurement.contains(entry.value):
             flags.insert(0, "outside measured 95% CI")
     cells["flag"] = "; ".join(flags)
     return cells
@@ -197,8 +214,10 @@ def paper_notes(paper: Paper, model: str | None = None) -> list[str]:
     chosen = model or paper.main_model
     notes = [f"{paper.title} (arXiv {paper.arxiv}); published numbers from {paper.path.name}."]
     notes.extend(paper.protocol_notes)
+    grouped: dict[str, list[str]] = {}
     for entry in paper.entries:
         if entry.note and chosen in ("all", entry.model):
-            notes.append(f"{entry.model} {entry.task}/{entry.metric}: {entry.note}")
+            grouped.setdefault(entry.note, []).append(f"{entry.model} {entry.task}/{entry.metric}")
+    notes.extend(f"{', '.join(names)}: {note}" for note, names in grouped.items())
     return notes
 

@@ -1,13 +1,11 @@
 """Finished runs as reports see them: scores, manifest, predictions and the tasks behind them.
 
-Reports only read. Predictions are parsed here without :meth:`RunStore.read_predictions`, which
-repairs a torn last line by truncating the file: a report opened on a run that is still writing
-must never cut a line the runner is about to finish.
+Reports only read: predictions are read without repairing a torn last line, since a report
+opened on a run that is still writing must never cut a line the runner is about to finish.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -61,7 +59,7 @@ class RunSummary:
         return self.task_manifest(task).get("dataset_fingerprint")
 
     def predictions(self, task: str) -> dict[str, PredictionRecord]:
-        return read_predictions(RunStore(self.run_dir).predictions_path(task))
+        return RunStore(self.run_dir).read_predictions(task, repair=False)
 
 
 def find_runs(paths: Sequence[Path]) -> list[Path]:
@@ -93,25 +91,6 @@ def load_runs(paths: Sequence[Path]) -> list[RunSummary]:
     return [load_run(run) for run in runs]
 
 
-def read_predictions(path: Path) -> dict[str, PredictionRecord]:
-    """Latest record per key; a torn or unreadable line is skipped, never repaired."""
-    if not path.is_file():
-        return {}
-    records: dict[str, PredictionRecord] = {}
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.endswith("\n"):
-                logger.debug("%s: ignoring an unfinished last line", path)
-                break
-            try:
-                record = PredictionRecord.from_dict(json.loads(line))
-            except (ValueError, TypeError) as error:
-                logger.warning("%s:%d: skipping an unreadable line (%s)", path, number, error)
-                continue
-            records[record.key] = record
-    return records
-
-
 def task_class(name: str) -> type[Task] | None:
     try:
         return TASKS.get(name)
@@ -126,6 +105,9 @@ def instantiate_task(run: RunSummary, name: str, data_root: Path | None = None) 
     if cls is None:
         return None
     options = run.task_manifest(name).get("config", {}).get("options", {})
+    recorded = run.manifest.get("data_root")
+    if data_root is None and recorded:
+        data_root = Path(recorded)
     context = TaskContext(data_root=data_root) if data_root is not None else TaskContext()
     try:
         return cls.from_args(options, context)

@@ -79,6 +79,12 @@ def task_samples(run: RunSummary, task: str, data_root: Path | None = None) -> T
     derive = instance.derive if instance is not None and derived else None
     primary = run.tasks.get(task, {}).get("primary")
     keys = [k for k in order if k in records] + [k for k in records if k not in samples_by_key]
+    unmatched = sum(k not in samples_by_key for k in records)
+    if samples_by_key and unmatched:
+        notes.append(
+            f"{unmatched} of {len(records)} predictions match no sample of the dataset found now (their keys differ: "
+            "another dataset version or task configuration); their inputs are not shown"
+        )
     views = [SampleView(records[k], samples_by_key.get(k), sample_headline(records[k], primary, derive, names)) for k in keys]
     kind = run.task_manifest(task).get("kind") or (instance.kind.value if instance is not None else "answer")
     return TaskSamples(task, str(kind), primary, views, notes)

@@ -12,7 +12,7 @@ from bench.report.charts import Point, Series, line_chart
 from bench.report.html import page
 from bench.report.leaderboard import display_frame, leaderboard, metric_columns
 from bench.report.runs import RunSummary, run_step
-from bench.report.tables import html_table, render_strings
+from bench.report.tables import TextFormat, html_table, render_strings
 
 logger = logging.getLogger(__name__)
 
@@ -37,14 +37,14 @@ def trend_frame(runs: Sequence[RunSummary], option: str | None = None, all_metri
     return result
 
 
-def render_trend(frame: pd.DataFrame, fmt: str = "md", digits: int = 1) -> str:
+def render_trend(frame: pd.DataFrame, fmt: TextFormat = "md", digits: int = 1) -> str:
     if fmt == "csv":
         return frame.to_csv(index=False, float_format=f"%.{digits + 2}f")
     if fmt == "html":
         return trend_page(frame, digits)
     shown = display_frame(frame, digits)
     shown.insert(0, "step", [str(step) for step in frame["step"]])
-    return render_strings(shown, fmt)  # type: ignore[arg-type]
+    return render_strings(shown, fmt)
 
 
 def trend_page(frame: pd.DataFrame, digits: int = 1, title: str = "thbench checkpoint sweep") -> str:

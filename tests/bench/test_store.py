@@ -37,6 +37,16 @@ def test_torn_last_line_is_cut_so_appends_start_clean(tmp_path):
     assert [json.loads(line)["key"] for line in lines] == ["a", "c"]
 
 
+def test_readers_other_than_the_runner_never_cut_the_file(tmp_path):
+    store = RunStore(tmp_path)
+    store.append_predictions("t", [_record("a"), _record("b")])
+    path = store.predictions_path("t")
+    torn = path.read_bytes()[:-10]
+    path.write_bytes(torn)
+    assert set(store.read_predictions("t", repair=False)) == {"a"}
+    assert path.read_bytes() == torn
+
+
 def test_compaction_keeps_one_line_per_wanted_key(tmp_path):
     store = RunStore(tmp_path)
     store.append_predictions("t", [_record("a", "1"), _record("b"), _record("a", "2"), _record("stale")])
