@@ -43,7 +43,8 @@ Point = tuple[float, float]
 Coordinates = Literal["pixel", "normalized", "grid", "frame"]
 Syntax = Literal["auto", "point_list", "paired_points"]
 
-_NUMBER = r"[-+]?\d+(?:\.\d+)?"
+#: A number not glued to a word ("x1" holds no coordinate).
+_NUMBER = r"(?<![\w.])[-+]?\d+(?:\.\d+)?"
 _NUMBER_RE = re.compile(_NUMBER)
 #: A bracketed or parenthesised group holding numbers (and nested point pairs).
 _GROUP_RE = re.compile(r"[\[(<{](?:[\s,;]*[\[(]?\s*" + _NUMBER + r"\s*[\])]?)+[\s,;]*[\])>}]")
@@ -174,7 +175,10 @@ def _pairs(numbers: list[float]) -> tuple[Point, ...]:
 
 
 def _points_from(text: str, start: int) -> tuple[Point, ...]:
-    """The run of complete ``(x, y)`` points that starts at ``start``."""
+    """The run of complete ``(x, y)`` points that starts at ``start`` (or just inside it, for a
+    nested list ``[[x, y], ...``)."""
+    if not _POINT_RE.match(text, start):
+        start += 1
     points = []
     position = start
     while True:

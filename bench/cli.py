@@ -21,6 +21,11 @@ logger = logging.getLogger("thbench")
 #: What ``thbench run`` does with no arguments: both built-in baselines on the starter suite.
 STARTER_TASKS = ("starter-textvqa", "starter-docvqa", "starter-grounding", "starter-t2i", "starter-edit")
 BASELINES = ("ocr-pipeline", "glyph-render")
+#: ``thbench convert WHAT ...`` → the module whose ``convert_main(argv)`` does it.
+CONVERTERS = {
+    "grounding": "tasks.grounding_convert",
+    "textharmony": "model_adapters.textharmony.convert",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     compare_parser = commands.add_parser("compare", help="paired regression check between two runs (exit 1 on a significant drop)")
     add_compare_arguments(compare_parser)
     compare_parser.set_defaults(handler=compare_command)
+
+    convert_parser = commands.add_parser(
+        "convert", help="convert data or checkpoints: grounding (OCR annotations → JSONL), textharmony (checkpoint → safetensors)"
+    )
+    convert_parser.add_argument("what", choices=sorted(CONVERTERS))
+    convert_parser.add_argument("arguments", nargs=argparse.REMAINDER, help="the converter's own arguments (see `thbench convert WHAT --help`)")
+    convert_parser.set_defaults(handler=_convert_command)
 
     score_parser = commands.add_parser("score", help="score predictions made elsewhere")
     score_parser.add_argument("--task", required=True)
@@ -211,6 +223,12 @@ def _summary_line(plugin: type) -> str:
     """First line of the class docstring, else of its module's (where plugins explain themselves)."""
     doc = plugin.__doc__ or sys.modules[plugin.__module__].__doc__ or ""
     return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def _convert_command(args: argparse.Namespace) -> int:
+    import importlib
+
+    return importlib.import_module(CONVERTERS[args.what]).convert_main(args.arguments)
 
 
 def _score_command(args: argparse.Namespace) -> int:

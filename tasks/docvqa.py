@@ -1,59 +1,98 @@
 """DocVQA (Mathew et al., 2021): questions about scanned documents, scored by ANLS.
 
-Layout read (the official release)::
+Official release (rrc.cvc.uab.es/?ch=17, Task 1; ``val.tar.gz`` unpacks to ``val/``)::
 
-    <data_dir>/val_v1.0.json   {"data": [{"questionId", "question", "image": "documents/<name>.png", "answers": [...]}, ...]}
-    <data_dir>/documents/<name>.png
+    <data_dir>/val_v1.0.json (or val_v1.0_withQT.json, or val/val_v1.0*.json)
+        {"data": [{"questionId", "question", "image": "documents/<name>.png", "answers": [...], ...}]}
+    <data_dir>/documents/<name>.png   (image paths are relative to the json's folder, or to
+                                       <data_dir>/val/ when the json sits beside that folder)
+
+Hugging Face copy (``source=hf``): ``lmms-lab/DocVQA``, configuration ``DocVQA``,
+``DocVQA/validation-*.parquet`` with columns questionId, question, answers, image.
+
+Metric: ANLS (``bench.metrics.anls``, the RRC script, threshold 0.5) of the extracted answer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from bench.metrics import anls, containment_accuracy
-from bench.task import DatasetError, MetricSpec, register_task
-from tasks.vqa_base import VqaSample, VqaTask, read_json, require
+from bench.metrics import anls
+from bench.task import MetricSpec, register_task
+from tasks.hf_parquet import HfLayout
+from tasks.vqa_base import (
+    CONTAINMENT,
+    VqaOptions,
+    VqaSample,
+    VqaTask,
+    data_list,
+    first_existing,
+    hf_answers,
+    hf_field,
+    image_root,
+    read_json,
+    require,
+    require_answers,
+)
 
 LAYOUT = '<split>_v1.0.json with {"data": [{"questionId", "question", "image": "documents/<file>", "answers"}]}'
+_HF_SPLITS = {"val": "validation", "train": "train"}
 
 
 @dataclass(frozen=True)
-class DocVqaOptions:
-    data_dir: Path | None = None
+class DocVqaOptions(VqaOptions):
     split: Literal["val", "train"] = "val"
+    #: Annotation file relative to ``data_dir`` (default: the release's names, searched).
+    annotation_file: str | None = None
 
 
 @register_task("docvqa")
 class DocVqaTask(VqaTask):
-    description = "DocVQA: document VQA, official ANLS (threshold 0.5)"
+    description = "DocVQA: document VQA, official ANLS (+ TextHarmony's containment accuracy)"
     Options = DocVqaOptions
     default_folder = "docvqa"
     metrics = (
         MetricSpec("anls", "official ANLS (RRC DocVQA evaluation, threshold 0.5)"),
-        MetricSpec("containment_accuracy", "TextHarmony paper's accuracy: an answer occurs inside the prediction"),
+        CONTAINMENT,
     )
 
     @property
     def annotation_path(self) -> Path:
-        return self.data_dir / f"{self.options.split}_v1.0.json"
+        if self.options.annotation_file:
+            return self.data_dir / self.options.annotation_file
+        split = self.options.split
+        names = (f"{split}_v1.0.json", f"{split}_v1.0_withQT.json")
+        candidates = [self.data_dir / n for n in names] + [self.data_dir / split / n for n in names]
+        return first_existing(candidates, f"DocVQA {split} annotations", LAYOUT)
 
-    def load_samples(self) -> list[VqaSample]:
+    def official_files(self) -> list[Path]:
+        return [self.annotation_path]
+
+    def _official_samples(self) -> list[VqaSample]:
         path = self.annotation_path
-        content = read_json(path, LAYOUT)
-        entries = content.get("data") if isinstance(content, dict) else None
-        if not isinstance(entries, list):
-            raise DatasetError(f"{path} has no 'data' list; expected {LAYOUT}")
+        entries = data_list(read_json(path, LAYOUT), path, LAYOUT)
+        if not entries:
+            return []
+        first = str(require(entries[0], "image", path, 0, LAYOUT))
+        root = image_root([path.parent, self.data_dir, self.data_dir / self.options.split], first, LAYOUT)
         return [
             VqaSample(
                 id=str(require(entry, "questionId", path, index, LAYOUT)),
-                image=self.data_dir / str(require(entry, "image", path, index, LAYOUT)),
+                image=root / str(require(entry, "image", path, index, LAYOUT)),
                 question=str(require(entry, "question", path, index, LAYOUT)),
-                answers=tuple(str(a) for a in require(entry, "answers", path, index, LAYOUT)),
+                answers=require_answers(entry, "answers", path, index, LAYOUT),
             )
             for index, entry in enumerate(entries)
         ]
 
-    def score_answer(self, raw: str, parsed: str, answers: tuple[str, ...]) -> dict[str, float]:
-        return {"anls": anls(parsed, list(answers)), "containment_accuracy": containment_accuracy(raw, list(answers))}
+    def hf_layout(self) -> HfLayout:
+        return HfLayout("lmms-lab/DocVQA", "DocVQA", _HF_SPLITS[self.options.split], ("questionId", "question", "answers"))
+
+    def hf_sample(self, row: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
+        layout = self.hf_layout()
+        return str(hf_field(row, "questionId", layout)), str(hf_field(row, "question", layout)), hf_answers(row, "answers", layout)
+
+    def score_answer(self, parsed: str, answers: tuple[str, ...]) -> dict[str, float]:
+        return {"anls": anls(parsed, list(answers))}

@@ -1,12 +1,23 @@
-"""Text grounding: "Where is "WORD" in this image?", answered with a box in text.
+"""Text grounding: "Where is "WORD" in this image?", answered with a box (or polygon) in text.
 
 Annotation format (one JSON object per line in ``<data_dir>/annotations.jsonl``)::
 
     {"id": "0001", "image": "images/0001.jpg", "text": "OPEN", "box": [x1, y1, x2, y2]}
 
-``box`` is in pixels of the image file, continuous coordinates, (x1, y1) the top-left corner.
-A ``polygon`` field ([[x, y], ...]) may replace or accompany ``box``; the box of its bounds is
-then the ground truth.
+* ``image``: path relative to ``data_dir`` (or absolute);
+* ``box``: pixels of the image file, continuous coordinates, (x1, y1) the top-left corner;
+* ``polygon`` (optional, may replace ``box``): ``[[x, y], ...]`` in pixels; the box of its
+  bounds is the ground-truth box when ``box`` is absent, and the polygon itself is the ground
+  truth under ``match=polygon``;
+* ``image_size`` (optional): ``[width, height]``, saves opening the image to scale answers.
+
+``tasks.grounding_convert`` writes this format from ICDAR2015, Total-Text and MARIO-10M OCR
+annotations.
+
+Scores: IoU of the parsed answer with the ground truth (boxes by default; ``match=polygon``
+compares polygons, a box answer as its rectangle), Acc@IoU for thresholds 0.3-0.9 (headline
+Acc@0.5, IoU >= threshold as in TextHarmony's ``grounding_eval``), and ``unparsable``: answers
+holding no region in the profile's syntax, which score IoU 0.
 """
 
 from __future__ import annotations
@@ -14,16 +25,21 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from bench.boxes import BoxFormat, parse_box
-from bench.metrics import box_iou
-from bench.prompts import AnswerExtraction, PromptProfile, choose_profile
+from bench.boxes import BoxFormat, Region, parse_region
+from bench.metrics import box_iou, polygon_iou
+from bench.metrics.boxes import IOU_THRESHOLDS, box_to_polygon
+from bench.prompts import STRIP_ONLY, PromptProfile, choose_profile
 from bench.task import DatasetError, MetricSpec, Task, register_task
-from bench.types import IMAGE_PLACEHOLDER, AnswerRequest, RequestKind, Response, ScoredSample, polygon_bounds
+from bench.types import IMAGE_PLACEHOLDER, AnswerRequest, Point, RequestKind, Response, ScoredSample, polygon_bounds
+from tasks.vqa_base import TEXTHARMONY_SOURCE, absolute_path, common_root
 
-LAYOUT = 'annotations.jsonl: one {"id", "image", "text", "box": [x1, y1, x2, y2]} (or "polygon") per line'
-THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+LAYOUT = (
+    'annotations.jsonl: one {"id", "image", "text", "box": [x1, y1, x2, y2]} per line '
+    '("polygon": [[x, y], ...] may replace or accompany "box"; optional "image_size": [w, h])'
+)
+QUESTION = 'Where is "{text}" in this image?'
 
 
 @dataclass(frozen=True)
@@ -33,42 +49,91 @@ class GroundingSample:
     text: str
     box: tuple[float, float, float, float]
     image_size: tuple[int, int] | None = None
+    polygon: tuple[Point, ...] | None = None
 
 
 @dataclass(frozen=True)
 class GroundingOptions:
     data_dir: Path | None = None
+    annotation_file: str = "annotations.jsonl"
+    #: ``box``: IoU of boxes (a polygon answer or ground truth counts as its bounds);
+    #: ``polygon``: IoU of polygons (for curved text).
+    match: Literal["box", "polygon"] = "box"
 
 
-_QUESTION = 'Where is "{text}" in this image?'
+def _profile(name: str, template: str, box_format: BoxFormat, source: str, **extra: Any) -> PromptProfile:
+    settings = (
+        ("coordinates", box_format.coordinates),
+        ("grid", box_format.grid),
+        ("frame", box_format.frame),
+        ("syntax", box_format.syntax),
+    )
+    return PromptProfile(name=name, template=template, extraction=STRIP_ONLY, settings=settings, source=source, **extra)
+
 
 GROUNDING_PROFILES: dict[str, PromptProfile] = {
-    "default": PromptProfile(
-        name="default",
-        template=f"{IMAGE_PLACEHOLDER}{{question}} Answer with the bounding box [x1, y1, x2, y2] in pixels.",
-        extraction=AnswerExtraction(first_line_only=False, strip_trailing_period=False),
+    "default": _profile(
+        "default",
+        f"{IMAGE_PLACEHOLDER}{{question}} Answer with the bounding box [x1, y1, x2, y2] in pixels.",
+        BoxFormat("pixel"),
+        "thbench: box in pixels of the image",
         max_new_tokens=48,
-        settings=(("box_format", "pixel"),),
     ),
-    "textharmony": PromptProfile(
-        name="textharmony",
-        template=f"{IMAGE_PLACEHOLDER}{{question}}",
-        extraction=AnswerExtraction(first_line_only=False, strip_trailing_period=False),
+    "chat": _profile(
+        "chat",
+        f"{IMAGE_PLACEHOLDER}\n{{question}}\nAnswer with the bounding box of the text as [x1, y1, x2, y2] in pixels of the image.",
+        BoxFormat("pixel"),
+        "thbench: box in pixels of the image; the adapter wraps it in the model's chat template",
         max_new_tokens=48,
-        settings=(("box_format", "frame"), ("frame", (448, 448))),
+    ),
+    # TextHarmony learnt text grounding from MARIO-10M OCR (all_mixed_dataset.py, _get_ocr): the
+    # question 'Where is "<word>" in this image?' in its VQA template (collator_sft.py,
+    # _get_vqa) answered with str(points): the word's polygon from ocr.txt, each coordinate
+    # int(v / 512 * 448), i.e. a list [[x, y], ...] in a 448x448 frame of the whole image
+    # (images are resized to a square, utils.py transform_numpy). 128 new tokens: a
+    # four-point answer takes ~45 LLaMA tokens, more than the 30 of the VQA evaluation config.
+    "textharmony": _profile(
+        "textharmony",
+        f"Based on the image, please answer the question. {IMAGE_PLACEHOLDER}{{question}} The answer is:",
+        BoxFormat("frame", frame=(448, 448), syntax="point_list"),
+        "github.com/bytedance/TextHarmony custom_datasets/all_mixed_dataset.py (_get_ocr: question and "
+        "448-frame point-list answers), collator_sft.py (_get_vqa template); " + TEXTHARMONY_SOURCE,
+        max_new_tokens=128,
+        trim_image_spaces=True,
+    ),
+    # The only grounding evaluator in the TextHarmony release, inherited from MM-Interleaved:
+    # GroundingCollator's prompt (custom_datasets/collator.py, task "grounding") and
+    # utils/grounding_score.py (parse_box: "(x1,y1)(x2,y2)", divided by 999, times width/height).
+    "textharmony-refexp": _profile(
+        "textharmony-refexp",
+        f"{IMAGE_PLACEHOLDER}Provide the bounding box coordinate of the region this sentence describes. {{text}}<box>",
+        BoxFormat("grid", grid=999.0, syntax="paired_points"),
+        "github.com/bytedance/TextHarmony custom_datasets/collator.py (GroundingCollator, task grounding) "
+        "and utils/grounding_score.py (parse_box, /999 x width/height)",
+        max_new_tokens=30,
+    ),
+    # Qwen-VL-style grounding, which TextMonkey exposes as "Position of Text: <ref>...</ref>"
+    # (Monkey repository, demo_textmonkey.py): "<box>(x1,y1),(x2,y2)</box>" on a 0-1000 grid.
+    "textmonkey": _profile(
+        "textmonkey",
+        f"{IMAGE_PLACEHOLDER} <ref>{{text}}</ref>",
+        BoxFormat("grid", grid=1000.0),
+        "github.com/Yuliang-Liu/Monkey demo_textmonkey.py ('<img>path</img> <ref>text</ref>', "
+        "<box>(x1,y1),(x2,y2)</box> on a 0-1000 grid); the adapter must keep <box> tags when decoding",
+        max_new_tokens=100,
     ),
 }
 
 
 def _metric_specs() -> tuple[MetricSpec, ...]:
-    at = [MetricSpec(f"acc@{t}", f"fraction of boxes with IoU ≥ {t}") for t in THRESHOLDS]
-    headline = at[THRESHOLDS.index(0.5)]
+    at = [MetricSpec(f"acc@{t}", f"fraction of answers with IoU >= {t}") for t in IOU_THRESHOLDS]
+    headline = at[IOU_THRESHOLDS.index(0.5)]
     rest = [m for m in at if m is not headline]
     return (
         headline,
-        MetricSpec("iou", "mean IoU", percent=False),
+        MetricSpec("iou", "mean IoU (unparsable answers count 0)", percent=False),
         *rest,
-        MetricSpec("unparsable", "answers with no box in them", higher_is_better=False, miss_value=1.0),
+        MetricSpec("unparsable", "answers with no region in the profile's syntax", higher_is_better=False, miss_value=1.0),
     )
 
 
@@ -80,6 +145,8 @@ class GroundingTask(Task):
     default_folder: ClassVar[str] = "grounding"
     profiles: ClassVar[dict[str, PromptProfile]] = GROUNDING_PROFILES
     metrics = _metric_specs()
+    scoring_options = ("match",)
+    _loaded: list[GroundingSample] | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -90,14 +157,28 @@ class GroundingTask(Task):
         return choose_profile(self.profiles, self.context.prompt_profile, self.context.adapter_prompt_profile, self.name)
 
     @property
-    def annotation_path(self) -> Path:
-        return self.data_dir / "annotations.jsonl"
+    def box_format(self) -> BoxFormat:
+        profile = self.profile
+        return BoxFormat(
+            profile.setting("coordinates", "pixel"),
+            profile.setting("grid", 1000.0),
+            profile.setting("frame"),
+            profile.setting("syntax", "auto"),
+        )
 
+    @property
+    def annotation_path(self) -> Path:
+        return self.data_dir / self.options.annotation_file
+
+    # -- data ----------------------------------------------------------------------------------
     def load_samples(self) -> list[GroundingSample]:
+        if self._loaded is not None:
+            return self._loaded
         path = self.annotation_path
         if not path.is_file():
             raise DatasetError(f"missing annotation file {path}; expected {LAYOUT}")
         samples = []
+        seen: set[str] = set()
         with path.open(encoding="utf-8") as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
@@ -106,33 +187,62 @@ class GroundingTask(Task):
                     entry = json.loads(line)
                 except json.JSONDecodeError as error:
                     raise DatasetError(f"{path}:{number} is not JSON ({error}); expected {LAYOUT}") from None
-                samples.append(self._sample(entry, path, number))
+                sample = self._sample(entry, path, number)
+                if sample.id in seen:
+                    raise DatasetError(f"{path}:{number}: id {sample.id!r} occurs twice; ids must be unique")
+                seen.add(sample.id)
+                samples.append(sample)
+        self._loaded = samples
         return samples
 
-    def _sample(self, entry: dict[str, Any], path: Path, number: int) -> GroundingSample:
+    def _sample(self, entry: Any, path: Path, number: int) -> GroundingSample:
+        def fail(problem: str) -> DatasetError:
+            return DatasetError(f"{path}:{number}: {problem}; expected {LAYOUT}")
+
+        if not isinstance(entry, dict):
+            raise fail("the line is not a JSON object")
         for field in ("id", "image", "text"):
             if field not in entry:
-                raise DatasetError(f"{path}:{number} has no field {field!r}; expected {LAYOUT}")
+                raise fail(f"no field {field!r}")
+        polygon = None
+        if "polygon" in entry:
+            try:
+                polygon = tuple((float(x), float(y)) for x, y in entry["polygon"])
+            except (TypeError, ValueError):
+                raise fail("'polygon' must be a list of [x, y] points") from None
+            if len(polygon) < 3:
+                raise fail("'polygon' needs at least 3 points")
         if "box" in entry:
-            box = tuple(float(v) for v in entry["box"])
+            try:
+                box = tuple(float(v) for v in entry["box"])
+            except (TypeError, ValueError):
+                raise fail("'box' must hold 4 numbers") from None
             if len(box) != 4:
-                raise DatasetError(f"{path}:{number}: 'box' must hold 4 numbers; expected {LAYOUT}")
-        elif "polygon" in entry:
-            box = polygon_bounds([tuple(point) for point in entry["polygon"]])
+                raise fail("'box' must hold 4 numbers")
+        elif polygon is not None:
+            box = polygon_bounds(polygon)
         else:
-            raise DatasetError(f"{path}:{number} has neither 'box' nor 'polygon'; expected {LAYOUT}")
-        size = tuple(entry["image_size"]) if "image_size" in entry else None
-        return GroundingSample(str(entry["id"]), self.data_dir / entry["image"], str(entry["text"]), box, size)
+            raise fail("neither 'box' nor 'polygon'")
+        size = None
+        if "image_size" in entry:
+            try:
+                width, height = (int(v) for v in entry["image_size"])
+            except (TypeError, ValueError):
+                raise fail("'image_size' must be [width, height]") from None
+            size = (width, height)
+        return GroundingSample(str(entry["id"]), self.data_dir / str(entry["image"]), str(entry["text"]), box, size, polygon)  # type: ignore[arg-type]
 
     def dataset_files(self) -> tuple[Path, list[Path], list[Path]]:
-        images = sorted({s.image for s in self.load_samples() if s.image.exists()})
-        return self.data_dir, [self.annotation_path], images
+        annotation = absolute_path(self.annotation_path)
+        images = sorted({absolute_path(s.image) for s in self.load_samples() if s.image.exists()})
+        return common_root([absolute_path(self.data_dir), annotation, *images]), [annotation], images
 
+    # -- requests and scores --------------------------------------------------------------------
     def build_request(self, sample: GroundingSample, key: str) -> AnswerRequest:
-        question = _QUESTION.format(text=sample.text)
+        question = QUESTION.format(text=sample.text)
         return AnswerRequest(
             key=key,
-            prompt=self.profile.format(question),
+            prompt=self.profile.format(question, text=sample.text),
             images=(sample.image,),
             question=question,
             max_new_tokens=self.profile.max_new_tokens,
@@ -140,16 +250,23 @@ class GroundingTask(Task):
 
     def score(self, sample: GroundingSample, response: Response) -> ScoredSample:
         text = self.profile.extraction(response.text or "")
-        box = parse_box(text, self._box_format(), self._image_size(sample))
-        if box is None:
+        region = parse_region(text, self.box_format, self._image_size(sample))
+        if region is None:
             return ScoredSample(parsed=None, scores=self.miss_scores(sample))
-        iou = box_iou(box, sample.box)
-        scores = {f"acc@{t}": float(iou >= t) for t in THRESHOLDS}
+        iou = self._iou(region, sample)
+        scores = {f"acc@{t}": float(iou >= t) for t in IOU_THRESHOLDS}
         scores.update(iou=iou, unparsable=0.0)
-        return ScoredSample(parsed=list(box), scores=scores)
+        parsed: dict[str, Any] = {"box": list(region.box)}
+        if region.polygon is not None:
+            parsed["polygon"] = [list(p) for p in region.polygon]
+        return ScoredSample(parsed=parsed, scores=scores)
 
-    def _box_format(self) -> BoxFormat:
-        return BoxFormat(self.profile.setting("box_format", "pixel"), self.profile.setting("frame"))
+    def _iou(self, region: Region, sample: GroundingSample) -> float:
+        if self.options.match == "polygon":
+            predicted = region.polygon or box_to_polygon(region.box)
+            truth = sample.polygon or box_to_polygon(sample.box)
+            return polygon_iou(predicted, truth)
+        return box_iou(region.box, sample.box)
 
     def _image_size(self, sample: GroundingSample) -> tuple[int, int]:
         if sample.image_size is not None:
@@ -159,8 +276,9 @@ class GroundingTask(Task):
         with Image.open(sample.image) as image:
             return image.size
 
+    # -- identity --------------------------------------------------------------------------------
     def scoring_identity(self) -> dict[str, Any]:
-        return {"task": self.name, "profile": self.profile.describe(), "thresholds": THRESHOLDS}
+        return {**super().scoring_identity(), "profile": self.profile.describe(), "thresholds": IOU_THRESHOLDS}
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "prompt_profile": self.profile.describe()}

@@ -1,66 +1,95 @@
 """TextVQA (Singh et al., 2019): questions about text in natural images.
 
-Layout read (the official release)::
+Official release (textvqa.org/dataset; the val split's images are in the train/val zip)::
 
-    <data_dir>/TextVQA_0.5.1_val.json   {"data": [{"question_id", "image_id", "question", "answers": [10 strings]}, ...]}
-    <data_dir>/train_images/<image_id>.jpg   (the val split's images live in train_images/)
+    <data_dir>/TextVQA_0.5.1_val.json   {"data": [{"question_id", "image_id", "question",
+                                                    "answers": [10 strings], ...}, ...]}
+    <data_dir>/train_images/<image_id>.jpg
+
+Hugging Face copy (``source=hf``): ``lmms-lab/textvqa``, ``data/validation-*.parquet`` with
+columns question_id, question, answers, image (and image_id, ocr_tokens, ... unused).
+
+Metric: the official soft accuracy (``bench.metrics.textvqa_accuracy``, mmf's
+``TextVQAAccuracyEvaluator``) of the extracted answer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from bench.metrics import containment_accuracy, textvqa_accuracy
-from bench.task import DatasetError, MetricSpec, register_task
-from tasks.vqa_base import VqaSample, VqaTask, read_json, require
+from bench.metrics import textvqa_accuracy
+from bench.task import MetricSpec, register_task
+from tasks.hf_parquet import HfLayout
+from tasks.vqa_base import (
+    CONTAINMENT,
+    VqaOptions,
+    VqaSample,
+    VqaTask,
+    data_list,
+    hf_answers,
+    hf_field,
+    read_json,
+    require,
+    require_answers,
+    require_folder,
+    vqa_profiles,
+)
 
-LAYOUT = 'TextVQA_0.5.1_<split>.json with {"data": [{"question_id", "image_id", "question", "answers"}]} and images in train_images/<image_id>.jpg'
+LAYOUT = (
+    'TextVQA_0.5.1_<split>.json with {"data": [{"question_id", "image_id", "question", "answers"}]} '
+    "and images in train_images/<image_id>.jpg"
+)
+_HF_SPLITS = {"val": "validation", "train": "train"}
 
 
 @dataclass(frozen=True)
-class TextVqaOptions:
-    data_dir: Path | None = None
+class TextVqaOptions(VqaOptions):
     split: Literal["val", "train"] = "val"
+    image_folder: str = "train_images"
 
 
 @register_task("textvqa")
 class TextVqaTask(VqaTask):
-    description = "TextVQA: scene-text VQA, official soft accuracy (leave-one-out over 10 answers)"
+    description = "TextVQA: scene-text VQA, official soft accuracy (+ TextHarmony's containment accuracy)"
     Options = TextVqaOptions
     default_folder = "textvqa"
+    profiles = vqa_profiles(monkey_max_new_tokens=10)
     metrics = (
-        MetricSpec("accuracy", "official VQA accuracy (EvalAI normalisation, min(1, matches/3), leave-one-out)"),
-        MetricSpec("containment_accuracy", "TextHarmony paper's accuracy: an answer occurs inside the prediction"),
+        MetricSpec("accuracy", "official TextVQA accuracy (EvalAI normalisation, min(1, matches/3), leave-one-out)"),
+        CONTAINMENT,
     )
 
     @property
     def annotation_path(self) -> Path:
         return self.data_dir / f"TextVQA_0.5.1_{self.options.split}.json"
 
-    def load_samples(self) -> list[VqaSample]:
+    def official_files(self) -> list[Path]:
+        return [self.annotation_path]
+
+    def _official_samples(self) -> list[VqaSample]:
         path = self.annotation_path
-        content = read_json(path, LAYOUT)
-        entries = content.get("data") if isinstance(content, dict) else None
-        if not isinstance(entries, list):
-            raise DatasetError(f"{path} has no 'data' list; expected {LAYOUT}")
+        entries = data_list(read_json(path, LAYOUT), path, LAYOUT)
+        images = require_folder(self.data_dir / self.options.image_folder, LAYOUT)
         samples = []
         for index, entry in enumerate(entries):
-            image_id = require(entry, "image_id", path, index, LAYOUT)
-            answers = require(entry, "answers", path, index, LAYOUT)
             samples.append(
                 VqaSample(
                     id=str(require(entry, "question_id", path, index, LAYOUT)),
-                    image=self.data_dir / "train_images" / f"{image_id}.jpg",
+                    image=images / f"{require(entry, 'image_id', path, index, LAYOUT)}.jpg",
                     question=str(require(entry, "question", path, index, LAYOUT)),
-                    answers=tuple(str(a) for a in answers),
+                    answers=require_answers(entry, "answers", path, index, LAYOUT),
                 )
             )
         return samples
 
-    def score_answer(self, raw: str, parsed: str, answers: tuple[str, ...]) -> dict[str, float]:
-        return {
-            "accuracy": textvqa_accuracy(parsed, list(answers)),
-            "containment_accuracy": containment_accuracy(raw, list(answers)),
-        }
+    def hf_layout(self) -> HfLayout:
+        return HfLayout("lmms-lab/textvqa", "data", _HF_SPLITS[self.options.split], ("question_id", "question", "answers"))
+
+    def hf_sample(self, row: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
+        layout = self.hf_layout()
+        return str(hf_field(row, "question_id", layout)), str(hf_field(row, "question", layout)), hf_answers(row, "answers", layout)
+
+    def score_answer(self, parsed: str, answers: tuple[str, ...]) -> dict[str, float]:
+        return {"accuracy": textvqa_accuracy(parsed, list(answers))}

@@ -1,16 +1,31 @@
 """What every visual question answering benchmark shares: image + question in, short text out,
-scored against a list of human answers."""
+scored against the reference answers.
+
+Each benchmark reads either its official release (``source=official``, the default: the
+annotation file and image folder as the authors distribute them) or the lmms-eval parquet copy
+of it (``source=hf``, see ``tasks.hf_parquet``). Both give the same samples with the same ids,
+so a run scores the same either way.
+
+Every task reports its official metric on the *extracted* answer (the profile's
+``AnswerExtraction`` applied to the raw output) and, beside it, ``containment_accuracy``: the
+TextHarmony paper's "Accuracy", computed on the *raw* output exactly as TextHarmony's
+``evaluate.py`` passes the decoded text to ``evaluate_exact_match_accuracy``.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterable, Literal, Sequence
 
-from bench.prompts import AnswerExtraction, PromptProfile, choose_profile
-from bench.task import DatasetError, Task
+from bench.metrics import containment_accuracy
+from bench.prompts import SENTENCE_ANSWER, STRIP_ONLY, AnswerExtraction, PromptProfile, choose_profile
+from bench.task import DatasetError, MetricSpec, Task
 from bench.types import IMAGE_PLACEHOLDER, AnswerRequest, RequestKind, Response, ScoredSample
+from tasks.hf_parquet import HfLayout, default_image_cache, extract_images, parquet_files, read_rows, resolve_root, safe_stem
 
 
 @dataclass(frozen=True)
@@ -21,47 +36,154 @@ class VqaSample:
     answers: tuple[str, ...]
 
 
-#: Prompt profiles shared by the VQA tasks. ``textharmony`` is the template of the released
-#: TextHarmony evaluation; ``chat`` suits instruction-tuned chat models (the adapter applies
-#: the model's chat template around it); ``default`` is the bare question after the image.
-VQA_PROFILES: dict[str, PromptProfile] = {
-    "default": PromptProfile(
-        name="default",
-        template=f"{IMAGE_PLACEHOLDER}{{question}}",
-        extraction=AnswerExtraction(strip_prefixes=("The answer is", "Answer")),
-    ),
-    "chat": PromptProfile(
-        name="chat",
-        template=f"{IMAGE_PLACEHOLDER}\n{{question}}\nAnswer the question using a single word or phrase.",
-        extraction=AnswerExtraction(strip_prefixes=("The answer is", "Answer")),
-    ),
-    "textharmony": PromptProfile(
-        name="textharmony",
-        template=f"Based on the image, please answer the question. {IMAGE_PLACEHOLDER}{{question}} The answer is:",
-        extraction=AnswerExtraction(strip_prefixes=("The answer is",)),
-        max_new_tokens=30,
-    ),
-}
+@dataclass(frozen=True)
+class VqaOptions:
+    """Options every VQA task has; tasks add their split and file choices."""
+
+    #: Folder of the official release (default: ``<data root>/<task folder>``).
+    data_dir: Path | None = None
+    source: Literal["official", "hf"] = "official"
+    #: For ``source=hf``: a folder with the parquet files, or a dataset id in the offline
+    #: Hugging Face cache (default: the lmms-eval dataset of the task).
+    hf_path: str | None = None
+    #: For ``source=hf``: where the images are unpacked (default: ``$THBENCH_CACHE/hf-images``).
+    image_cache: Path | None = None
+
+
+#: Options that say where the data is, not which data: left out of sample keys so that a moved
+#: dataset keeps its keys.
+_LOCATION_OPTIONS = frozenset({"data_dir", "hf_path", "image_cache"})
+
+CONTAINMENT = MetricSpec(
+    "containment_accuracy",
+    "TextHarmony paper's 'Accuracy' (not the official metric): 1 if any reference answer occurs "
+    "in the lower-cased raw output with '.' removed",
+)
+
+TEXTHARMONY_SOURCE = (
+    "github.com/bytedance/TextHarmony evaluate.py: model_gen template, spaces next to the image "
+    "tokens removed, the decoded text scored as it is (stripped by the metrics); "
+    "configs/release/896-moe-eval.yaml: max_length 30 new tokens, 5 beams"
+)
+
+
+def vqa_profiles(monkey_max_new_tokens: int = 100) -> dict[str, PromptProfile]:
+    """The VQA prompt profiles; Monkey's evaluation allows 10 new tokens for VQAv2-style sets
+    (TextVQA) and 100 for the document sets, hence the parameter."""
+    return {
+        "default": PromptProfile(
+            name="default",
+            template=f"{IMAGE_PLACEHOLDER}{{question}}",
+            extraction=SENTENCE_ANSWER,
+            source="thbench: the bare question after the image",
+        ),
+        "chat": PromptProfile(
+            name="chat",
+            template=f"{IMAGE_PLACEHOLDER}\n{{question}}\nAnswer the question using a single word or phrase.",
+            extraction=SENTENCE_ANSWER,
+            source="LLaVA-1.5 short-answer instruction; the adapter wraps it in the model's chat template",
+        ),
+        "textharmony": PromptProfile(
+            name="textharmony",
+            template=f"Based on the image, please answer the question. {IMAGE_PLACEHOLDER}{{question}} The answer is:",
+            extraction=STRIP_ONLY,
+            max_new_tokens=30,
+            trim_image_spaces=True,
+            source=TEXTHARMONY_SOURCE,
+        ),
+        "monkey": PromptProfile(
+            name="monkey",
+            template=f"{IMAGE_PLACEHOLDER}{{question}} Answer:",
+            extraction=STRIP_ONLY,
+            max_new_tokens=monkey_max_new_tokens,
+            source=(
+                "github.com/Yuliang-Liu/Monkey eval/evaluate_vqa.py: '<img>{}</img>{} Answer:' "
+                "(the adapter writes <img>path</img> for <image>), greedy, decoded text stripped"
+            ),
+        ),
+        "textmonkey": PromptProfile(
+            name="textmonkey",
+            template=f"{IMAGE_PLACEHOLDER} {{question}} Answer:",
+            extraction=AnswerExtraction(drop_patterns=(r"<point>.*?</point>", r"<box>.*?</box>")),
+            max_new_tokens=100,
+            source=(
+                "github.com/Yuliang-Liu/Monkey eval/evaluate_vqa_doc.py: '<img>{}</img> {} Answer:', "
+                "greedy, <point>/<box> blocks removed and the text stripped before scoring"
+            ),
+        ),
+    }
 
 
 class VqaTask(Task):
     kind = RequestKind.ANSWER
-    profiles: ClassVar[dict[str, PromptProfile]] = VQA_PROFILES
+    Options = VqaOptions
+    profiles: ClassVar[dict[str, PromptProfile]] = vqa_profiles()
     #: Folder under the data root used when the ``data_dir`` option is not given.
     default_folder: ClassVar[str]
+    #: Samples once read (per task object: ``dataset_files`` needs them again).
+    _loaded: list[VqaSample] | None = None
 
+    # -- data ----------------------------------------------------------------------------------
     @property
     def data_dir(self) -> Path:
         return self.options.data_dir or self.context.data_root / self.default_folder
 
-    @property
-    def annotation_path(self) -> Path:
-        raise NotImplementedError
+    def load_samples(self) -> list[VqaSample]:
+        if self._loaded is None:
+            samples = self._official_samples() if self.options.source == "official" else self._hf_samples()
+            _check_unique(samples, self._source_description())
+            self._loaded = samples
+        return self._loaded
+
+    @abstractmethod
+    def _official_samples(self) -> list[VqaSample]:
+        """Samples from the official release under ``data_dir``."""
+
+    @abstractmethod
+    def official_files(self) -> list[Path]:
+        """The annotation files ``_official_samples`` reads."""
+
+    def hf_layout(self) -> HfLayout:
+        raise DatasetError(f"task {self.name!r} has no Hugging Face layout; use source=official")
+
+    def hf_sample(self, row: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
+        """(id, question, answers) of one parquet row; tasks with an ``hf_layout`` define it."""
+        raise NotImplementedError(f"task {self.name!r} reads no parquet rows")
+
+    def hf_entries(self, rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], tuple[str, str, tuple[str, ...]]]]:
+        """The rows that become samples, each with its (id, question, answers)."""
+        return [(row, self.hf_sample(row)) for row in rows]
+
+    def _hf_samples(self) -> list[VqaSample]:
+        layout = self.hf_layout()
+        files = self._hf_files(layout)
+        entries = self.hf_entries(read_rows(files, layout))
+        names = {(row["_file"], row["_row"]): safe_stem(sample_id) for row, (sample_id, _, _) in entries}
+        images = extract_images(files, layout, names, self.options.image_cache or default_image_cache())
+        return [
+            VqaSample(sample_id, images[(row["_file"], row["_row"])], question, answers)
+            for row, (sample_id, question, answers) in entries
+        ]
+
+    def _hf_files(self, layout: HfLayout) -> list[Path]:
+        return parquet_files(resolve_root(self.options.hf_path or layout.dataset_id), layout)
 
     def dataset_files(self) -> tuple[Path, list[Path], list[Path]]:
-        images = sorted({sample.image for sample in self.load_samples() if sample.image.exists()})
-        return self.data_dir, [self.annotation_path], images
+        if self.options.source == "hf":
+            # The parquet files hold the images, so they count as media (name and size), not as
+            # annotations hashed in full: a split weighs gigabytes.
+            files = [absolute_path(p) for p in self._hf_files(self.hf_layout())]
+            return common_root(files), [], files
+        annotations = [absolute_path(p) for p in self.official_files()]
+        images = sorted({absolute_path(s.image) for s in self.load_samples() if s.image.exists()})
+        return common_root([absolute_path(self.data_dir), *annotations, *images]), annotations, images
 
+    def _source_description(self) -> str:
+        if self.options.source == "hf":
+            return self.hf_layout().describe()
+        return ", ".join(str(p) for p in self.official_files())
+
+    # -- requests and scores --------------------------------------------------------------------
     @property
     def profile(self) -> PromptProfile:
         return choose_profile(self.profiles, self.context.prompt_profile, self.context.adapter_prompt_profile, self.name)
@@ -79,30 +201,128 @@ class VqaTask(Task):
     def score(self, sample: VqaSample, response: Response) -> ScoredSample:
         raw = response.text or ""
         parsed = self.profile.extraction(raw)
-        return ScoredSample(parsed=parsed, scores=self.score_answer(raw, parsed, sample.answers))
+        scores = self.score_answer(parsed, sample.answers)
+        scores[CONTAINMENT.name] = containment_accuracy(raw, list(sample.answers))
+        return ScoredSample(parsed=parsed, scores=scores)
 
-    def score_answer(self, raw: str, parsed: str, answers: tuple[str, ...]) -> dict[str, float]:
-        raise NotImplementedError
+    @abstractmethod
+    def score_answer(self, parsed: str, answers: tuple[str, ...]) -> dict[str, float]:
+        """The official metric of the extracted answer."""
+
+    # -- identity --------------------------------------------------------------------------------
+    def identity(self) -> dict[str, Any]:
+        identity = super().identity()
+        identity["options"] = {k: v for k, v in identity["options"].items() if k not in _LOCATION_OPTIONS}
+        return identity
 
     def scoring_identity(self) -> dict[str, Any]:
-        return {"task": self.name, "metrics": [m.name for m in self.metrics], "profile": self.profile.describe()}
+        return {**super().scoring_identity(), "metrics": [m.name for m in self.metrics], "profile": self.profile.describe()}
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "prompt_profile": self.profile.describe()}
+        return {**super().describe(), "prompt_profile": self.profile.describe(), "source": self._source_description()}
 
+
+# -- helpers for loaders ---------------------------------------------------------------------------
 
 def read_json(path: Path, layout: str) -> Any:
     """Parse an annotation file, naming the file and the expected layout when that fails."""
     if not path.is_file():
         raise DatasetError(f"missing annotation file {path}; expected {layout}")
     try:
-        with path.open(encoding="utf-8") as handle:
+        with path.open(encoding="utf-8-sig") as handle:
             return json.load(handle)
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise DatasetError(f"{path} is not valid JSON ({error}); expected {layout}") from None
 
 
-def require(record: dict[str, Any], field: str, path: Path, index: int, layout: str) -> Any:
-    if not isinstance(record, dict) or field not in record:
+def data_list(content: Any, path: Path, layout: str) -> list[Any]:
+    """The ``"data"`` list that the RRC-style releases (TextVQA, DocVQA, InfoVQA, ST-VQA) use."""
+    entries = content.get("data") if isinstance(content, dict) else None
+    if not isinstance(entries, list):
+        raise DatasetError(f"{path} has no 'data' list; expected {layout}")
+    return entries
+
+
+def require(record: Any, field: str, path: Path, index: int | str, layout: str) -> Any:
+    if not isinstance(record, dict) or field not in record or record[field] is None:
         raise DatasetError(f"{path}: entry {index} has no field {field!r}; expected {layout}")
     return record[field]
+
+
+def require_answers(record: Any, field: str, path: Path, index: int | str, layout: str) -> tuple[str, ...]:
+    """A non-empty list of answer strings (test splits ship without answers: say so)."""
+    if isinstance(record, dict) and field not in record:
+        raise DatasetError(
+            f"{path}: entry {index} has no field {field!r}, as in a test split whose answers are not "
+            f"public; use a split with answers. Expected {layout}"
+        )
+    answers = require(record, field, path, index, layout)
+    if isinstance(answers, str):
+        answers = [answers]
+    if not isinstance(answers, list) or not answers or not all(isinstance(a, (str, int, float)) for a in answers):
+        raise DatasetError(f"{path}: entry {index} field {field!r} must be a non-empty list of strings; expected {layout}")
+    return tuple(str(a) for a in answers)
+
+
+def first_existing(candidates: Sequence[Path], what: str, layout: str) -> Path:
+    """The first candidate that exists; the error lists every place that was looked at."""
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate
+    listed = ", ".join(str(c) for c in candidates)
+    raise DatasetError(f"missing {what}: looked for {listed}; expected {layout}")
+
+
+def require_folder(folder: Path, layout: str) -> Path:
+    if not folder.is_dir():
+        raise DatasetError(f"missing image folder {folder}; expected {layout}")
+    return folder
+
+
+def common_root(paths: Iterable[Path]) -> Path:
+    """The deepest folder holding every path (dataset fingerprints name files relative to it)."""
+    absolute = [os.path.abspath(p) for p in paths]
+    root = Path(os.path.commonpath(absolute)) if absolute else Path(".")
+    return root.parent if any(Path(p) == root and Path(p).is_file() for p in absolute) else root
+
+
+def absolute_path(path: Path) -> Path:
+    """Absolute and normalised (``..`` resolved without following links)."""
+    return Path(os.path.abspath(path))
+
+
+def _check_unique(samples: Sequence[VqaSample], source: str) -> None:
+    seen: set[str] = set()
+    for sample in samples:
+        if sample.id in seen:
+            raise DatasetError(f"sample id {sample.id!r} occurs twice in {source}; ids must be unique")
+        seen.add(sample.id)
+
+
+def hf_field(row: dict[str, Any], field: str, layout: HfLayout) -> Any:
+    value = row.get(field)
+    if value is None:
+        raise DatasetError(f"{row['_file']}: row {row['_row']} has no value in column {field!r}; expected {layout.describe()}")
+    return value
+
+
+def hf_answers(row: dict[str, Any], field: str, layout: HfLayout) -> tuple[str, ...]:
+    value = hf_field(row, field, layout)
+    answers = [value] if isinstance(value, str) else value
+    if not isinstance(answers, list) or not answers:
+        raise DatasetError(
+            f"{row['_file']}: row {row['_row']} column {field!r} holds no answers (a test split?); "
+            f"expected {layout.describe()}"
+        )
+    return tuple(str(a) for a in answers)
+
+
+def image_root(candidates: Sequence[Path], first_image: str, layout: str) -> Path:
+    """The folder that the annotation's relative image paths start from: the first candidate
+    holding the first sample's image (releases and their mirrors put the json in different
+    places relative to the images)."""
+    for candidate in candidates:
+        if (candidate / first_image).is_file():
+            return candidate
+    listed = ", ".join(str(c / first_image) for c in candidates)
+    raise DatasetError(f"missing images: looked for {listed}; expected {layout}")

@@ -1,0 +1,81 @@
+"""ST-VQA (Biten et al., 2019): scene-text VQA, Task 3 (open vocabulary), scored by ANLS.
+
+Official release (rrc.cvc.uab.es/?ch=11)::
+
+    <data_dir>/train_task_3.json   {"dataset_name": "ST-VQA", "data": [{"question_id", "question",
+                                    "file_path": "coco-text/<name>.jpg", "answers": [...], ...}]}
+    <data_dir>/train_images/<file_path>
+
+Only the train split has public answers (the test answers are held by the RRC server, and
+there is no official val split), so the default reads ``train_task_3.json``; point
+``annotation_file`` / ``image_folder`` at another file with answers (e.g. a held-out part of
+train) to evaluate on it.
+
+Metric: ANLS (``bench.metrics.anls``; ST-VQA's ANLS, threshold 0.5, is the definition that the
+RRC DocVQA/InfographicVQA script implements) of the extracted answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.metrics import anls
+from bench.task import MetricSpec, register_task
+from tasks.vqa_base import (
+    CONTAINMENT,
+    VqaOptions,
+    VqaSample,
+    VqaTask,
+    data_list,
+    read_json,
+    require,
+    require_answers,
+    require_folder,
+)
+
+LAYOUT = (
+    'train_task_3.json with {"data": [{"question_id", "question", "file_path", "answers"}]} '
+    "and images in train_images/<file_path>"
+)
+
+
+@dataclass(frozen=True)
+class StVqaOptions(VqaOptions):
+    annotation_file: str = "train_task_3.json"
+    image_folder: str = "train_images"
+
+
+@register_task("stvqa")
+class StVqaTask(VqaTask):
+    description = "ST-VQA Task 3: scene-text VQA, official ANLS (+ TextHarmony's containment accuracy)"
+    Options = StVqaOptions
+    default_folder = "stvqa"
+    metrics = (
+        MetricSpec("anls", "official ANLS (ST-VQA Task 3, threshold 0.5)"),
+        CONTAINMENT,
+    )
+
+    @property
+    def annotation_path(self) -> Path:
+        return self.data_dir / self.options.annotation_file
+
+    def official_files(self) -> list[Path]:
+        return [self.annotation_path]
+
+    def _official_samples(self) -> list[VqaSample]:
+        path = self.annotation_path
+        entries = data_list(read_json(path, LAYOUT), path, LAYOUT)
+        images = require_folder(self.data_dir / self.options.image_folder, LAYOUT)
+        return [
+            VqaSample(
+                id=str(require(entry, "question_id", path, index, LAYOUT)),
+                image=images / str(require(entry, "file_path", path, index, LAYOUT)),
+                question=str(require(entry, "question", path, index, LAYOUT)),
+                answers=require_answers(entry, "answers", path, index, LAYOUT),
+            )
+            for index, entry in enumerate(entries)
+        ]
+
+    def score_answer(self, parsed: str, answers: tuple[str, ...]) -> dict[str, float]:
+        return {"anls": anls(parsed, list(answers))}
