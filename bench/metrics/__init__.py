@@ -19,12 +19,18 @@ from bench.metrics.vqa import containment_accuracy, normalize_vqa_answer, textvq
 
 _LAZY = {
     "compute_fid": "bench.metrics.fid",
+    "FidWeightsMissing": "bench.metrics.fid",
+    "InceptionFID": "bench.metrics.fid",
+    "ClipScoreAccumulator": "bench.metrics.clipscore",
+    "ClipModelMissing": "bench.metrics.clipscore",
+    "clip_scores": "bench.metrics.clipscore",
 }
 
 __all__ = [
     "anls",
     "anytext_line_scores",
     "box_iou",
+    "clip_scores",
     "compute_fid",
     "containment_accuracy",
     "grounding_accuracy",

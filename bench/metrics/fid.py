@@ -284,8 +284,12 @@ def load_rgb_uint8(path: Path) -> Tensor:
     return torch.from_numpy(pixels.copy()).permute(2, 0, 1)
 
 
-def _batches(files: Sequence[Path], batch_size: int) -> Iterator[Tensor]:
-    """Reference-sized batches; a batch of mixed image sizes (which the references cannot stack) is split by size."""
+def fid_image_batches(files: Sequence[Path], protocol: FidProtocol = "pytorch-fid") -> Iterator[Tensor]:
+    """uint8 batches of ``files`` in ``protocol``'s reference batch size, in file order.
+
+    A batch holding several image sizes, which the references cannot stack, is split by size.
+    """
+    batch_size = protocol_spec(protocol).batch_size
     for start in range(0, len(files), batch_size):
         by_size: dict[tuple[int, ...], list[Tensor]] = {}
         for path in files[start : start + batch_size]:
@@ -305,13 +309,12 @@ def compute_fid(
     device: str | torch.device = "cpu",
 ) -> float:
     """FID between the images of two folders, equal to ``protocol``'s reference package on the same files."""
-    spec = protocol_spec(protocol)
     metric = InceptionFID(weights_path, protocol, dims).to(device)
     for real, directory in ((True, real_dir), (False, generated_dir)):
         files = list_fid_images(directory, protocol)
         if len(files) < 2:
             raise ValueError(f"FID needs at least two images in {directory}, found {len(files)}")
         log.info("FID (%s, %d dims): %d images from %s", protocol, dims, len(files), directory)
-        for batch in _batches(files, spec.batch_size):
+        for batch in fid_image_batches(files, protocol):
             metric.update(batch.to(device), real=real)
     return float(metric.compute())

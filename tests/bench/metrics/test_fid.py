@@ -21,6 +21,7 @@ from bench.metrics.fid import (
     FidWeightsMissing,
     InceptionFID,
     compute_fid,
+    fid_image_batches,
     frechet_distance,
     list_fid_images,
     resize_bilinear_tf1,
@@ -90,10 +91,10 @@ def test_checkpoint_with_a_wrong_key_is_rejected(weights: Path, tmp_path: Path) 
 
 def test_feature_shapes_for_every_tap(weights: Path) -> None:
     network = load_fid_inception(weights)
-    images = torch.randint(0, 256, (2, 3, 40, 56), dtype=torch.uint8)
+    images = torch.randint(0, 256, (1, 3, 40, 56), dtype=torch.uint8)
     for dims in FEATURE_DIMS:
         features = FidFeatureExtractor(network, "torch-fidelity", dims)(images)
-        assert features.shape == (2, dims)
+        assert features.shape == (1, dims)
         assert torch.isfinite(features).all() and features.abs().sum() > 0
 
 
@@ -112,7 +113,8 @@ def test_tf1_resize_samples_without_half_pixel_offset() -> None:
 
 def test_frechet_distance_of_one_dimensional_gaussians() -> None:
     # (0 - 3)^2 + 4 + 1 - 2 * sqrt(4 * 1)
-    assert frechet_distance(np.array([0.0]), np.array([[4.0]]), np.array([3.0]), np.array([[1.0]])) == pytest.approx(10.0)
+    distance = frechet_distance(np.array([0.0]), np.array([[4.0]]), np.array([3.0]), np.array([[1.0]]))
+    assert distance == pytest.approx(10.0)
 
 
 def test_frechet_distance_of_diagonal_gaussians() -> None:
@@ -135,6 +137,8 @@ def test_metric_compute_matches_numpy_statistics(weights: Path, protocol: str) -
     real = rng.normal(0.5, 1.0, size=(200, 64))
     fake = rng.normal(0.0, 1.5, size=(150, 64)) @ rng.normal(0, 0.3, size=(64, 64)) + 0.2
     metric = InceptionFID(weights, protocol=protocol, dims=64)
+    # One real update first, as torchmetrics records the feature dtype there; then full-rank sums.
+    metric.update(torch.zeros(2, 3, 8, 8, dtype=torch.uint8), real=True)
     for prefix, features in (("real", real), ("fake", fake)):
         tensor = torch.from_numpy(features)
         setattr(metric, f"{prefix}_features_sum", tensor.sum(dim=0))
@@ -154,7 +158,10 @@ def test_identical_folders_score_zero(weights: Path, tmp_path: Path, protocol: s
 def test_protocols_resize_differently(weights: Path, tmp_path: Path) -> None:
     real = _write_images(tmp_path / "real", [(50, 38)] * 3, seed=1)
     generated = _write_images(tmp_path / "generated", [(61, 45)] * 3, seed=2)
-    by_protocol = {p: compute_fid(real, generated, weights, protocol=p, dims=192) for p in ("pytorch-fid", "torch-fidelity")}
+    by_protocol = {
+        protocol: compute_fid(real, generated, weights, protocol=protocol, dims=192)
+        for protocol in ("pytorch-fid", "torch-fidelity")
+    }
     assert all(value > 0 for value in by_protocol.values())
     assert by_protocol["pytorch-fid"] != pytest.approx(by_protocol["torch-fidelity"], rel=1e-3)
 
@@ -191,6 +198,15 @@ def test_each_protocol_lists_the_files_its_reference_reads(tmp_path: Path) -> No
     (tmp_path / "sub.png").mkdir()
     assert [p.name for p in list_fid_images(tmp_path, "pytorch-fid")] == ["a.png", "c.bmp", "d.jpeg"]
     assert [p.name for p in list_fid_images(tmp_path, "torch-fidelity")] == ["a.png", "b.PNG", "d.jpeg"]
+
+
+def test_batches_have_the_reference_size_and_one_image_size_each(tmp_path: Path) -> None:
+    folder = _write_images(tmp_path, [(8, 6)] * 30 + [(5, 7)] * 40, seed=0)
+    files = [folder / f"{index}.png" for index in range(70)]
+    assert [len(b) for b in fid_image_batches(files, "pytorch-fid")] == [30, 20, 20]  # batches of 50
+    assert [len(b) for b in fid_image_batches(files, "torch-fidelity")] == [30, 34, 6]  # batches of 64
+    first = next(iter(fid_image_batches(files)))
+    assert first.dtype == torch.uint8 and first.shape == (30, 3, 6, 8)
 
 
 def test_unknown_protocol_and_dims_are_rejected(weights: Path) -> None:
