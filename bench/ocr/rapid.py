@@ -24,6 +24,8 @@ class RapidOcrOptions:
     det_limit_side_len: int = 960
     use_angle_cls: bool = False
     rec_batch_size: int = 16
+    #: onnxruntime's intra-op threads; -1 lets it use every core.
+    threads: int = -1
 
 
 @register_ocr_engine("rapidocr")
@@ -41,6 +43,7 @@ class RapidOcrEngine(OcrEngine):
                 "Det.limit_type": self.options.det_limit_type,
                 "Det.limit_side_len": self.options.det_limit_side_len,
                 "Rec.rec_batch_num": self.options.rec_batch_size,
+                "EngineConfig.onnxruntime.intra_op_num_threads": self.options.threads,
             }
         )
         logging.getLogger("RapidOCR").setLevel(logging.WARNING)
@@ -66,8 +69,13 @@ class RapidOcrEngine(OcrEngine):
             return []
         from rapidocr.ch_ppocr_rec import TextRecInput
 
-        output = self._engine.text_rec(TextRecInput(img=[_to_array(crop) for crop in crops]))
+        output = self._recognizer()(TextRecInput(img=[_to_array(crop) for crop in crops]))
         return [OcrText(str(text), float(score)) for text, score in zip(output.txts, output.scores)]
+
+    def _recognizer(self) -> Any:
+        """The recognition stage alone; RapidOCR builds it on first use (3.x), or up front (older)."""
+        load = getattr(self._engine, "_load_rec_model", None)
+        return load() if load is not None else self._engine.text_rec
 
     def version(self) -> str:
         return (

@@ -1,0 +1,128 @@
+"""Set-level scores of generated images, shared by the text-to-image tasks: FID and CLIPScore.
+
+Neither has a per-sample form, so they are computed once per run from the stored image files
+(``Task.set_metrics``). A score that cannot be computed (no FID weights, no reference images,
+fewer than two images) is reported as ``"n/a"`` with the reason, never estimated.
+
+FID statistics are kept per group of files and added up, so a reference folder is read once
+even when several generated sets (one per seed, one per subset, their unions) are compared with
+it. The sums are the accumulators of ``bench.metrics.fid.InceptionFID`` (float64 sums of
+features and of their outer products), so any union of groups scores exactly as if its files had
+been fed at once.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+NOT_COMPUTED = "n/a"
+CLIP_BATCH = 32
+
+
+def not_computed(reason: str, **details: Any) -> dict[str, Any]:
+    return {"value": NOT_COMPUTED, "reason": reason, **details}
+
+
+class FidGroups:
+    """Inception statistics of named groups of image files, each computed once."""
+
+    def __init__(self, weights_path: Path | None, protocol: str = "pytorch-fid", dims: int = 2048) -> None:
+        from bench.metrics.fid import InceptionFID, protocol_spec
+
+        self.metric = InceptionFID(weights_path, protocol, dims)  # raises FidWeightsMissing
+        self.batch_size = protocol_spec(protocol).batch_size
+        self.protocol = protocol
+        self._groups: dict[str, dict[str, Any]] = {}
+
+    def add(self, name: str, files: Sequence[Path]) -> int:
+        """Read ``files`` through the network; returns how many there were."""
+        import torch
+
+        from bench.metrics.fid import load_rgb_uint8
+
+        self.metric.reset()
+        for start in range(0, len(files), self.batch_size):
+            by_size: dict[tuple[int, ...], list[Any]] = {}
+            for path in files[start : start + self.batch_size]:
+                image = load_rgb_uint8(path)
+                by_size.setdefault(tuple(image.shape[1:]), []).append(image)
+            for images in by_size.values():
+                self.metric.update(torch.stack(images), real=True)
+        self._groups[name] = {
+            key: value.clone() for key, value in self.metric.metric_state.items() if key.startswith("real_")
+        }
+        return len(files)
+
+    def add_folder(self, name: str, folder: Path) -> int:
+        from bench.metrics.fid import list_fid_images
+
+        return self.add(name, list_fid_images(folder, self.protocol))
+
+    def count(self, names: Iterable[str]) -> int:
+        return sum(int(self._groups[name]["real_features_num_samples"]) for name in names)
+
+    def fid(self, reference: Iterable[str], generated: Iterable[str]) -> float:
+        """FID between the union of the ``reference`` groups and the union of the ``generated`` ones."""
+        import torch
+
+        self.metric.reset()
+        state = {key: torch.zeros_like(value) for key, value in self.metric.metric_state.items()}
+        for prefix, names in (("real_", list(reference)), ("fake_", list(generated))):
+            for name in names:
+                for key, value in self._groups[name].items():
+                    state[prefix + key.removeprefix("real_")] = state[prefix + key.removeprefix("real_")] + value
+        self.metric.merge_state(state)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*compute.*before.*update.*")
+            return float(self.metric.compute())
+
+    def describe(self) -> dict[str, Any]:
+        return self.metric.describe()
+
+
+def open_fid_groups(weights_path: Path | None, protocol: str, dims: int) -> FidGroups | dict[str, Any]:
+    """The accumulator, or the ``n/a`` entry that says which weights file is missing."""
+    from bench.metrics.fid import FidWeightsMissing
+
+    try:
+        return FidGroups(weights_path, protocol, dims)
+    except FidWeightsMissing as missing:
+        return not_computed(str(missing))
+
+
+def clip_pair_scores(
+    clip_dir: Path, files: Sequence[Path], texts: Sequence[str], weight: float
+) -> list[float]:
+    """``weight * max(cos, 0)`` of every (image file, text) pair, in order."""
+    from bench.metrics.clipscore import clip_scores, load_clip
+
+    model, processor = load_clip(clip_dir)
+    scores: list[float] = []
+    for start in range(0, len(files), CLIP_BATCH):
+        images = [_open_rgb(path) for path in files[start : start + CLIP_BATCH]]
+        batch = clip_scores(model, processor, images, list(texts[start : start + CLIP_BATCH]), weight)
+        scores.extend(float(value) for value in batch)
+    return scores
+
+
+def clip_description(clip_dir: Path, weight: float, prefix: str) -> dict[str, Any]:
+    return {
+        "model": Path(clip_dir).name,
+        "weight": weight,
+        "prefix": prefix,
+        "formula": f"mean over pairs of {weight:g} * max(cos(image, {prefix!r} + prompt), 0)",
+    }
+
+
+def mean(values: Sequence[float]) -> float:
+    return float(sum(values) / len(values))
+
+
+def _open_rgb(path: Path) -> Image.Image:
+    with Image.open(path) as image:
+        return image.convert("RGB")
