@@ -1,0 +1,219 @@
+"""``textharmony`` and ``textharmony-tiny``: TextHarmony answering thbench's three request kinds.
+
+``textharmony`` loads the release checkpoint (single file, split parts, shards or safetensors)
+and Vicuna's tokenizer from local paths. ``textharmony-tiny`` is the same code at toy size with
+seeded random weights and a byte tokenizer: it exercises every path in seconds on a CPU.
+
+Seeds: by default the release's (text sampling seeded 32, image ``i`` of a prompt seeded
+42 + i), so every prompt is generated as the release would; ``seeds=request`` uses the
+harness's per-sample seed instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from itertools import groupby
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Sequence
+
+from PIL import Image, ImageDraw
+
+from bench.adapter import ModelAdapter, register_adapter
+from bench.types import IMAGE_PLACEHOLDER, AnswerRequest, EditImageRequest, GenerateImageRequest, ImageSource, RequestKind
+
+if TYPE_CHECKING:  # the modeling code (torch, diffusers) is imported by ``load`` only
+    from .pipeline import TextHarmonyPipeline
+    from .prompts import Segment
+
+logger = logging.getLogger(__name__)
+
+
+def _open_image(source: ImageSource) -> Image.Image:
+    return source if isinstance(source, Image.Image) else Image.open(source)
+
+
+def _polygon_mask(size: tuple[int, int], polygons) -> Image.Image:
+    mask = Image.new("L", size, 0)
+    draw = ImageDraw.Draw(mask)
+    for polygon in polygons:
+        draw.polygon([tuple(map(float, p)) for p in polygon], fill=255)
+    return mask
+
+
+@dataclass(frozen=True)
+class TextHarmonyOptions:
+    #: pytorch_model.bin, its split parts (give the .bin path or the folder), a shard folder or
+    #: a safetensors checkpoint made by ``thbench convert textharmony``.
+    checkpoint: Path | None = None
+    #: Local lmsys/vicuna-13b-v1.3: its tokenizer is required; its weights fill keys the
+    #: checkpoint lacks, as do those of the two folders below.
+    vicuna: Path | None = None
+    clip: Path | None = None
+    sd2: Path | None = None
+    device: str = "auto"
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    generation: Literal["greedy", "release"] = "greedy"
+    seeds: Literal["release", "request"] = "release"
+    guidance_scale: float = 7.5
+    steps: int = 30
+    allow_partial: bool = False
+
+
+@dataclass(frozen=True)
+class TinyOptions:
+    seed: int = 0
+    generation: Literal["greedy", "release"] = "greedy"
+    seeds: Literal["release", "request"] = "release"
+    steps: int = 4
+
+
+class _TextHarmonyBase(ModelAdapter):
+    supported_kinds = frozenset({RequestKind.ANSWER, RequestKind.GENERATE_IMAGE, RequestKind.EDIT_IMAGE})
+    default_batch_size = 4
+    prompt_profile = "textharmony"
+
+    pipeline: TextHarmonyPipeline | None = None
+
+    def _ready(self) -> TextHarmonyPipeline:
+        if self.pipeline is None:
+            self.load()
+        return self.pipeline
+
+    def describe(self) -> dict[str, Any]:
+        described = {"seeds": self.options.seeds}
+        if self.pipeline is not None:
+            described.update(self.pipeline.describe())
+        return described
+
+    # ------------------------------------------------------------------ answer
+
+    def answer(self, requests: Sequence[AnswerRequest]) -> list[str]:
+        pipeline = self._ready()
+        answers: dict[str, str] = {}
+
+        def group(request: AnswerRequest) -> tuple[int, int]:
+            seed = request.seed if self.options.seeds == "request" else pipeline.text_profile.seed
+            return request.max_new_tokens, seed
+
+        for (max_new_tokens, seed), members in groupby(sorted(requests, key=group), key=group):
+            members = list(members)
+            seeded = dataclasses.replace(pipeline, text_profile=dataclasses.replace(pipeline.text_profile, seed=seed))
+            prompts = [self._segments(pipeline, r) for r in members]
+            for request, text in zip(members, seeded.answer(prompts, max_new_tokens)):
+                answers[request.key] = text
+        return [answers[r.key] for r in requests]
+
+    @staticmethod
+    def _segments(pipeline: TextHarmonyPipeline, request: AnswerRequest) -> list[Segment]:
+        """The prompt with each ``<image>`` replaced by the next image; images without a
+        placeholder go first."""
+        images = [pipeline.image_input(_open_image(i)) for i in request.images]
+        pieces = request.prompt.split(IMAGE_PLACEHOLDER)
+        placed = len(pieces) - 1
+        if placed > len(images):
+            raise ValueError(f"{request.key}: the prompt has {placed} image placeholders but {len(images)} images")
+        segments: list[Segment] = list(images[: len(images) - placed])
+        remaining = images[len(images) - placed :]
+        for index, piece in enumerate(pieces):
+            segments.append(piece)
+            if index < placed:
+                segments.append(remaining[index])
+        return segments
+
+    # ------------------------------------------------------------------ images
+
+    def _seeds(self, pipeline: TextHarmonyPipeline, request) -> list[int]:
+        if self.options.seeds == "request":
+            return [request.seed + i for i in range(request.num_images)]
+        return pipeline.release_seeds(request.num_images)
+
+    @staticmethod
+    def _sized(images: list[Image.Image], width: int, height: int) -> list[Image.Image]:
+        return [i if i.size == (width, height) else i.resize((width, height), Image.BICUBIC) for i in images]
+
+    def generate_image(self, requests: Sequence[GenerateImageRequest]) -> list[list[Image.Image]]:
+        pipeline = self._ready()
+        out = pipeline.generate_images([r.prompt for r in requests], [self._seeds(pipeline, r) for r in requests])
+        return [self._sized(images, r.width, r.height) for images, r in zip(out, requests)]
+
+    def edit_image(self, requests: Sequence[EditImageRequest]) -> list[list[Image.Image]]:
+        """The release's edit prompt names one word; several texts are joined by spaces. The
+        result is resized back to the input image's size."""
+        pipeline = self._ready()
+        images = [_open_image(r.image).convert("RGB") for r in requests]
+        masks = [
+            _open_image(r.mask) if r.mask is not None else _polygon_mask(image.size, r.polygons)
+            for r, image in zip(requests, images)
+        ]
+        out = pipeline.edit_images(
+            images, masks, [" ".join(r.texts) for r in requests], [self._seeds(pipeline, r) for r in requests]
+        )
+        return [self._sized(result, *image.size) for result, image in zip(out, images)]
+
+
+@register_adapter("textharmony")
+class TextHarmonyAdapter(_TextHarmonyBase):
+    Options = TextHarmonyOptions
+
+    def load(self) -> None:
+        import torch
+
+        from .base_components import BaseComponents
+        from .checkpoint import load_model
+        from .generation import PROFILES
+        from .image_decoder import ImageSampling
+        from .pipeline import TextHarmonyPipeline
+        from .tokenizer import VicunaTokenizer
+
+        options = self.options
+        if options.checkpoint is None or options.vicuna is None:
+            raise ValueError(
+                "textharmony needs checkpoint=PATH (pytorch_model.bin, its .binaa/.binab/.binac parts, or a "
+                "converted folder) and vicuna=PATH (local lmsys/vicuna-13b-v1.3, for the tokenizer)"
+            )
+        device = options.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = None if options.dtype == "auto" else getattr(torch, options.dtype)
+        base = BaseComponents(vicuna=options.vicuna, clip=options.clip, sd2=options.sd2)
+        model, self.report = load_model(
+            options.checkpoint, "release", device=device, dtype=dtype, allow_partial=options.allow_partial, base=base
+        )
+        tokenizer = VicunaTokenizer(options.vicuna, model.config.tokens)
+        self.pipeline = TextHarmonyPipeline(
+            model,
+            tokenizer,
+            text_profile=PROFILES[options.generation],
+            image_settings=ImageSampling(guidance_scale=options.guidance_scale, num_inference_steps=options.steps),
+        )
+        logger.info(self.report.summary())
+
+    def describe(self) -> dict[str, Any]:
+        described = super().describe()
+        if self.pipeline is not None:
+            described["checkpoint"] = self.report.summary()
+        return described
+
+
+@register_adapter("textharmony-tiny")
+class TinyTextHarmonyAdapter(_TextHarmonyBase):
+    """Toy size, seeded random weights: for testing the harness and this adapter."""
+
+    Options = TinyOptions
+
+    def load(self) -> None:
+        from .build import build_model
+        from .generation import PROFILES
+        from .image_decoder import ImageSampling
+        from .pipeline import TextHarmonyPipeline
+        from .tokenizer import ByteTokenizer
+
+        model = build_model("tiny", device="cpu", seed=self.options.seed)
+        self.pipeline = TextHarmonyPipeline(
+            model,
+            ByteTokenizer(model.config.tokens),
+            text_profile=PROFILES[self.options.generation],
+            image_settings=ImageSampling(num_inference_steps=self.options.steps),
+        )

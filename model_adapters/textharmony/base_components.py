@@ -1,0 +1,151 @@
+"""Weights of the base models the release starts from: Vicuna-13B v1.3, CLIP ViT-L/14, SD2-base.
+
+The release builds its model from these local folders and then overrides them with its own
+checkpoint. Here they only fill keys the TextHarmony checkpoint lacks, mapped to its layout the
+way the release initialises them: the vocabulary grows by the two image tokens (zero rows), the
+text head's new logits start at -100, CLIP's position table is resized to the 896-px grid.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .checkpoint import PEFT_VIT_PREFIX
+from .checkpoint_io import TensorRecord, file_records
+from .config import TextHarmonyConfig
+
+WEIGHT_FILES = (
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+    "model.safetensors",
+    "pytorch_model.bin",
+    "diffusion_pytorch_model.safetensors",
+    "diffusion_pytorch_model.bin",
+)
+
+_VAE_RENAMES = {"query": "to_q", "key": "to_k", "value": "to_v", "proj_attn": "to_out.0"}
+
+
+def _weight_files(folder: Path, what: str) -> list[Path]:
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{what} folder {folder} does not exist")
+    for name in WEIGHT_FILES:
+        candidate = folder / name
+        if candidate.is_file():
+            if name.endswith(".index.json"):
+                shards = sorted(set(json.loads(candidate.read_text())["weight_map"].values()))
+                for shard in shards:
+                    if not (folder / shard).is_file():
+                        raise FileNotFoundError(f"{what}: {candidate} lists {folder / shard}, which is missing")
+                return [folder / s for s in shards]
+            return [candidate]
+    raise FileNotFoundError(f"{what}: {folder} contains none of the weight files {', '.join(WEIGHT_FILES)}")
+
+
+def _constant(name: str, tensor_fn: Callable[[], torch.Tensor], shape: tuple[int, ...]) -> TensorRecord:
+    return TensorRecord(name, torch.float32, shape, tensor_fn)
+
+
+def _mapped(record: TensorRecord, name: str, shape=None, transform=None) -> TensorRecord:
+    read = record.read if transform is None else (lambda: transform(record.read()))
+    return TensorRecord(name, record.dtype, tuple(shape or record.shape), read)
+
+
+@dataclass(frozen=True)
+class BaseComponents:
+    vicuna: Path | None = None
+    clip: Path | None = None
+    sd2: Path | None = None
+
+    def open(self, config: TextHarmonyConfig, files: ExitStack) -> dict[str, TensorRecord]:
+        """Model key -> record, for every key the given folders provide."""
+        out: dict[str, TensorRecord] = {}
+        if self.vicuna is not None:
+            out.update(self._vicuna(config, self._records(Path(self.vicuna), "Vicuna", files)))
+        if self.clip is not None:
+            out.update(self._clip(config, self._records(Path(self.clip), "CLIP", files)))
+        if self.sd2 is not None:
+            root = Path(self.sd2)
+            for part in ("unet", "vae"):
+                records = self._records(root / part, f"SD2-base {part}", files)
+                for name, record in records.items():
+                    if part == "vae":
+                        name = re.sub(r"attentions\.(\d+)\.(query|key|value|proj_attn)\.",
+                                      lambda m: f"attentions.{m[1]}.{_VAE_RENAMES[m[2]]}.", name)
+                    out[f"image_decoder.decoder.{part}.{name}"] = _mapped(record, f"image_decoder.decoder.{part}.{name}")
+        return out
+
+    @staticmethod
+    def _records(folder: Path, what: str, files: ExitStack) -> dict[str, TensorRecord]:
+        records = {}
+        for path in _weight_files(folder, what):
+            handle = files.enter_context(open(path, "rb"))
+            records.update({r.name: r for r in file_records(handle, str(path))})
+        return records
+
+    @staticmethod
+    def _vicuna(config: TextHarmonyConfig, records: dict[str, TensorRecord]) -> dict[str, TensorRecord]:
+        llm = config.llm
+        grow = llm.vocab_size - llm.base_vocab_size
+
+        def pad_rows(t: torch.Tensor) -> torch.Tensor:
+            return torch.cat((t, t.new_zeros(grow, t.shape[1])))
+
+        out = {}
+        for name, record in records.items():
+            if name.startswith("model.") and "rotary_emb" not in name:
+                key = "mm_decoder." + name[len("model.") :]
+                if key == "mm_decoder.embed_tokens.weight":
+                    out[key] = _mapped(record, key, (llm.vocab_size, llm.hidden_size), pad_rows)
+                else:
+                    out[key] = _mapped(record, key)
+        if "lm_head.weight" in records:
+            out["text_decoder.head.weight"] = _mapped(
+                records["lm_head.weight"], "text_decoder.head.weight", (llm.vocab_size, llm.hidden_size), pad_rows
+            )
+
+        def head_bias() -> torch.Tensor:
+            bias = torch.zeros(llm.vocab_size)
+            bias[llm.base_vocab_size :] = -100.0
+            return bias
+
+        out["text_decoder.head.bias"] = _constant("text_decoder.head.bias", head_bias, (llm.vocab_size,))
+        out["text_decoder.head_new.weight"] = _constant(
+            "text_decoder.head_new.weight", lambda: torch.zeros(grow, llm.hidden_size), (grow, llm.hidden_size)
+        )
+        out["text_decoder.head_new.bias"] = _constant("text_decoder.head_new.bias", lambda: torch.full((grow,), 95.0), (grow,))
+        return out
+
+    @staticmethod
+    def _clip(config: TextHarmonyConfig, records: dict[str, TensorRecord]) -> dict[str, TensorRecord]:
+        vision = config.vision
+        positions = vision.grid**2 + 1
+        prefix = PEFT_VIT_PREFIX + "vision_model."
+        wanted = ("vision_model.embeddings.", "vision_model.pre_layrnorm.", "vision_model.encoder.layers.")
+
+        def resize(table: torch.Tensor) -> torch.Tensor:
+            side = int(round((table.shape[0] - 1) ** 0.5))
+            grid = table[1:].float().reshape(1, side, side, -1).permute(0, 3, 1, 2)
+            grid = F.interpolate(grid, size=(vision.grid, vision.grid), mode="bicubic", align_corners=True)
+            return torch.cat((table[:1].float(), grid.permute(0, 2, 3, 1).reshape(vision.grid**2, -1))).to(table.dtype)
+
+        out = {}
+        for name, record in records.items():
+            if not name.startswith(wanted) or name.endswith("position_ids"):
+                continue
+            key = prefix + name[len("vision_model.") :]
+            if name.endswith("position_embedding.weight"):
+                out[key] = _mapped(record, key, (positions, vision.hidden_size), resize)
+            else:
+                out[key] = _mapped(record, key)
+        ids = prefix + "embeddings.position_ids"
+        out[ids] = TensorRecord(ids, torch.int64, (1, positions), lambda: torch.arange(positions)[None])
+        return out

@@ -1,0 +1,54 @@
+"""The harness adapters: registration, the three request kinds on the tiny model."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from bench.adapter import ADAPTERS
+from bench.types import AnswerRequest, EditImageRequest, GenerateImageRequest, RequestKind
+
+
+@pytest.fixture(scope="module")
+def tiny_adapter():
+    adapter = ADAPTERS.get("textharmony-tiny").from_args({"steps": "2"})
+    adapter.load()
+    return adapter
+
+
+def test_both_adapters_are_registered_with_all_kinds():
+    for name in ("textharmony", "textharmony-tiny"):
+        cls = ADAPTERS.get(name)
+        assert cls.supported_kinds == {RequestKind.ANSWER, RequestKind.GENERATE_IMAGE, RequestKind.EDIT_IMAGE}
+        assert cls.prompt_profile == "textharmony"
+
+
+def test_real_adapter_names_what_it_needs():
+    adapter = ADAPTERS.get("textharmony").from_args({})
+    with pytest.raises(ValueError, match="checkpoint=PATH"):
+        adapter.load()
+
+
+def test_answers_do_not_depend_on_batching(tiny_adapter, tmp_path):
+    image_path = tmp_path / "a.png"
+    Image.new("RGB", (30, 20), (250, 0, 0)).save(image_path)
+    requests = [
+        AnswerRequest(key="a", prompt="Based on the image, please answer the question. <image>what? The answer is:",
+                      images=(image_path,), max_new_tokens=4),
+        AnswerRequest(key="b", prompt="<image>colour?", images=(Image.new("RGB", (8, 8), (0, 0, 250)),), max_new_tokens=3),
+    ]
+    together = tiny_adapter.answer(requests)
+    assert together == [tiny_adapter.answer([r])[0] for r in requests]
+    assert tiny_adapter.describe()["text_generation"]["name"] == "greedy"
+
+
+def test_generates_and_edits_at_the_requested_size(tiny_adapter):
+    generated = tiny_adapter.generate_image(
+        [GenerateImageRequest(key="g", prompt='a sign that says "OPEN"', num_images=2, width=40, height=40)]
+    )
+    assert [i.size for i in generated[0]] == [(40, 40), (40, 40)]
+    polygon = ((5.0, 5.0), (30.0, 5.0), (30.0, 15.0), (5.0, 15.0))
+    edited = tiny_adapter.edit_image(
+        [EditImageRequest(key="e", prompt="", image=Image.new("RGB", (50, 30), "white"), polygons=(polygon,), texts=("HI",))]
+    )
+    assert edited[0][0].size == (50, 30)
