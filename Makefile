@@ -22,8 +22,13 @@ $(STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_CONSTRAINT) -e '.[test]'
 	touch $(STAMP)
 
+# The main job (both baselines on the starter suite), then a smoke pass of the full TextHarmony
+# stack at toy size with random weights (every request kind, 3 samples per task), then the
+# leaderboard of every run in results/runs.
 demo: setup
 	$(BIN)/thbench run
+	$(BIN)/thbench run --model textharmony-tiny --limit 3 --no-progress > /dev/null
+	$(BIN)/thbench report
 
 test: setup
 	$(BIN)/python -m pytest
