@@ -25,6 +25,18 @@ toy_plugins = _load_support("toy_plugins")
 toy_plugins.register()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def single_torch_thread():
+    """Tiny models run fastest single-threaded; torch's default pool of one thread per core
+    spends more time waking its threads than computing, and much more on a busy machine."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture
 def toy_data(tmp_path: Path) -> Path:
     """A data root holding the toy dataset under toy/."""

@@ -1,0 +1,262 @@
+"""``anytext``: AnyText (Tuo et al., ICLR 2024) as a diffusers pipeline with its own code.
+
+AnyText writes given text lines at given positions: glyphs are rendered from the texts and
+positions, read by an OCR encoder into the prompt embedding, and fed to a ControlNet-like
+auxiliary branch. Its releases are the ModelScope pipeline (github tyxsspa/AnyText,
+``inference.py``) and a community diffusers port (diffusers
+``examples/research_projects/anytext``); thbench loads the latter kind: a local diffusers folder
+whose pipeline class lives in a Python file inside the folder. Loading runs that file, so the
+adapter refuses to start without ``trust_remote_code=true``.
+
+Folder
+    ``model_index.json`` and the component subfolders (``pipeline.save_pretrained(path)``), plus
+    the pipeline code: either the file named by ``model_index.json``'s ``_class_name``
+    (``["anytext", "AnyTextPipeline"]`` means ``anytext.py``) or the file given by the
+    ``custom_pipeline`` option. ``font_path``, when set, is passed to ``from_pretrained`` (the
+    community port renders glyphs with it).
+
+Call (one per request; every argument is passed by keyword)::
+
+    pipeline(prompt=str, mode="generate" | "edit",
+             draw_pos=uint8 array (size, size, 3): 255 inside each text line's region, 0 outside,
+             ori_image=uint8 RGB array (size, size, 3) for "edit", None for "generate",
+             num_inference_steps=int, guidance_scale=float, negative_prompt=str,
+             num_images_per_prompt=N, generator=[N CPU torch.Generator], height=size, width=size)
+    -> an object whose ``images`` (or whose first element) is N images (PIL, or arrays in
+       [0, 1] or uint8)
+
+The text lines are the double-quoted strings of ``prompt``, in order, and the i-th one belongs
+to the i-th region of ``draw_pos`` in AnyText's reading order: regions sorted by the row band
+of their centroid (bands of 102 px from the top), then by the column band, ties in raster order. This is how both
+released pipelines pair texts with positions, so the adapter writes the texts into the prompt
+in that order: a caption whose double-quoted strings are exactly the request's texts keeps its
+wording with the strings reordered; otherwise its double quotes are dropped and
+``, with "t1" "t2" ... written on it`` is appended. Each region is its request polygon scaled to
+``size`` × ``size``; a generation request without positions gets one full-width row per text,
+stacked from the top. ``added_prompt`` is appended to the prompt after a comma and
+``negative_prompt`` passed as is; both default to the strings of AnyText's benchmark script
+(``eval/anytext_singleGPU.py``), as do ``steps`` (20), ``guidance_scale`` (9.0) and ``size``
+(512). Outputs are resized to the request's size (generation) or the source image's (editing).
+Image i of a request is drawn from a CPU generator seeded ``request.seed + i``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from PIL import Image
+
+from bench.adapter import ModelAdapter, register_adapter
+from bench.options import OptionError
+from bench.types import EditImageRequest, GenerateImageRequest, Polygon, RequestKind
+from model_adapters.common.folders import ModelFolderError, require_model_folder, require_trusted_code
+from model_adapters.common.generators import image_generators
+from model_adapters.common.geometry import polygon_mask, scale_polygon
+from model_adapters.common.images import open_image, resized
+from model_adapters.common.torch_options import DtypeName, check_device, resolve_device, resolve_dtype
+
+FOLDER_LAYOUT = "a diffusers folder (model_index.json, components) with the AnyText pipeline code in it"
+#: Row and column band, in pixels of the pipeline's canvas, by which AnyText orders positions.
+READING_BAND = 102
+_QUOTED = re.compile(r'"([^"]*)"')
+_OTHER_QUOTES = ("'{}'", "“{}”", "‘{}’")
+
+
+@dataclass(frozen=True)
+class AnyTextOptions:
+    model: Path | None = None
+    #: The pipeline code in the folder runs at load time; required, and recorded in the manifest.
+    trust_remote_code: bool = False
+    #: Pipeline code file in the folder, when ``model_index.json`` does not name one.
+    custom_pipeline: str | None = None
+    #: Font handed to the pipeline for rendering glyphs.
+    font_path: Path | None = None
+    device: str = "auto"
+    dtype: DtypeName = "auto"
+    steps: int = 20
+    guidance_scale: float = 9.0
+    #: Side of the square canvas the pipeline works on.
+    size: int = 512
+    added_prompt: str = "best quality, extremely detailed"
+    negative_prompt: str = (
+        "longbody, lowres, bad anatomy, bad hands, missing fingers, extra digit, fewer digits, cropped, "
+        "worst quality, low quality, watermark"
+    )
+
+
+@register_adapter("anytext")
+class AnyTextAdapter(ModelAdapter):
+    supported_kinds = frozenset({RequestKind.GENERATE_IMAGE, RequestKind.EDIT_IMAGE})
+    Options = AnyTextOptions
+    default_batch_size = 1
+
+    def __init__(self, options: AnyTextOptions | None = None) -> None:
+        super().__init__(options)
+        folder = require_model_folder(self.options.model, self.name, ("model_index.json",), FOLDER_LAYOUT)
+        self._code = pipeline_code(folder, self.options.custom_pipeline)
+        require_trusted_code(self.options.trust_remote_code, self.name, [self._code])
+        check_device(self.options.device)
+        if self.options.size <= 0 or self.options.size % 8:
+            raise OptionError(f"model {self.name!r} option 'size' must be a positive multiple of 8, got {self.options.size}")
+        if self.options.font_path is not None and not self.options.font_path.is_file():
+            raise ModelFolderError(f"font file {self.options.font_path} does not exist (model {self.name!r} option font_path)")
+        self._pipeline: Any = None
+        self._device: Any = None
+        self._dtype: Any = None
+
+    def load(self) -> None:
+        from diffusers import DiffusionPipeline
+
+        self._device = resolve_device(self.options.device)
+        self._dtype = resolve_dtype(self.options.dtype, self._device, accelerator_default="float16")
+        extra = {"font_path": str(self.options.font_path)} if self.options.font_path is not None else {}
+        custom = str(self._code) if self.options.custom_pipeline is not None else None
+        pipeline = DiffusionPipeline.from_pretrained(
+            self.options.model, custom_pipeline=custom, trust_remote_code=True, local_files_only=True, dtype=self._dtype, **extra
+        )
+        if hasattr(pipeline, "set_progress_bar_config"):
+            pipeline.set_progress_bar_config(disable=True)
+        self._pipeline = pipeline.to(self._device)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "device": str(self._device),
+            "dtype": str(self._dtype).removeprefix("torch."),
+            "pipeline_class": type(self._pipeline).__name__,
+            "pipeline_code": str(self._code),
+            "scheduler_class": type(getattr(self._pipeline, "scheduler", None)).__name__,
+        }
+
+    def generate_image(self, requests: Sequence[GenerateImageRequest]) -> list[list[Image.Image]]:
+        return [self._generate(request) for request in requests]
+
+    def edit_image(self, requests: Sequence[EditImageRequest]) -> list[list[Image.Image]]:
+        return [self._edit(request) for request in requests]
+
+    def _generate(self, request: GenerateImageRequest) -> list[Image.Image]:
+        size = self.options.size
+        if request.positions and len(request.positions) == len(request.texts):
+            polygons = [scale_polygon(p, (request.width, request.height), (size, size)) for p in request.positions]
+        else:
+            polygons = stacked_rows(len(request.texts), size)
+        images = self._call("generate", request.prompt, request.texts, polygons, None, request.seed, request.num_images)
+        return [resized(image, (request.width, request.height)) for image in images]
+
+    def _edit(self, request: EditImageRequest) -> list[Image.Image]:
+        size = self.options.size
+        source = open_image(request.image)
+        polygons = [scale_polygon(p, source.size, (size, size)) for p in request.polygons]
+        canvas = np.asarray(source.resize((size, size), Image.Resampling.BICUBIC))
+        images = self._call("edit", request.prompt, request.texts, polygons, canvas, request.seed, request.num_images)
+        return [resized(image, source.size) for image in images]
+
+    def _call(self, mode: str, caption: str, texts: Sequence[str], polygons: Sequence[Polygon],
+              source: np.ndarray | None, seed: int, count: int) -> list[Image.Image]:
+        if len(texts) != len(polygons):
+            raise ValueError(f"{len(texts)} texts for {len(polygons)} positions")
+        size = self.options.size
+        ordered = sorted(zip(texts, polygons), key=lambda pair: reading_order_key(pair[1], size))
+        prompt = quoted_prompt(caption, [text for text, _ in ordered])
+        if self.options.added_prompt:
+            prompt = f"{prompt}, {self.options.added_prompt}"
+        positions = np.asarray(polygon_mask((size, size), [polygon for _, polygon in ordered]))
+        result = self._pipeline(
+            prompt=prompt,
+            mode=mode,
+            draw_pos=np.repeat(positions[..., None], 3, axis=2),
+            ori_image=source,
+            num_inference_steps=self.options.steps,
+            guidance_scale=self.options.guidance_scale,
+            negative_prompt=self.options.negative_prompt,
+            num_images_per_prompt=count,
+            generator=image_generators(seed, count),
+            height=size,
+            width=size,
+        )
+        images = result.images if hasattr(result, "images") else result[0]
+        return [_as_pil(image) for image in images]
+
+
+def pipeline_code(folder: Path, custom_pipeline: str | None) -> Path:
+    """The Python file holding the pipeline class: the option's, else the one that
+    ``model_index.json`` names by ``"_class_name": [module, class]``."""
+    if custom_pipeline is not None:
+        path = folder / (custom_pipeline if custom_pipeline.endswith(".py") else f"{custom_pipeline}.py")
+        if not path.is_file():
+            raise ModelFolderError(f"pipeline code {path} does not exist (option custom_pipeline)")
+        return path
+    index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+    class_name = index.get("_class_name")
+    if isinstance(class_name, list) and class_name and (folder / f"{class_name[0]}.py").is_file():
+        return folder / f"{class_name[0]}.py"
+    raise ModelFolderError(
+        f"{folder} holds no AnyText pipeline code: model_index.json's _class_name is {class_name!r}; set it to "
+        '["<module>", "<PipelineClass>"] with <module>.py in the folder, or name the file with --model-args custom_pipeline=FILE.py'
+    )
+
+
+def reading_order_key(polygon: Polygon, size: int) -> tuple[int, int, int, int]:
+    """AnyText's position order: the row band of the region's centroid, then its column band,
+    then (a tie within one band cell) the order OpenCV labels regions in, raster order of their
+    first pixel. Everything is measured on the filled region on the ``size`` canvas, as the
+    pipelines measure it on ``draw_pos``.
+    """
+    mask = np.asarray(polygon_mask((size, size), [polygon]))
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        raise ValueError(f"text position {polygon} covers no pixel of the {size}×{size} canvas")
+    cx, cy = float(xs.mean()), float(ys.mean())
+    return int(cy // READING_BAND), int(cx // READING_BAND), int(ys[0]), int(xs[0])
+
+
+def quoted_prompt(caption: str, texts: Sequence[str]) -> str:
+    """The caption with exactly ``texts`` double-quoted, in the given order.
+
+    Texts quoted another way ('x', “x”, ‘x’) are requoted with double quotes; when the caption's
+    double-quoted strings are then the texts (in any order) they are rewritten in place in the
+    wanted order, else the caption's double quotes are dropped and the texts appended.
+    """
+    texts = [text.replace('"', "'") for text in texts]
+    requoted = caption
+    for text in texts:
+        if f'"{text}"' in requoted:
+            continue
+        for pattern in _OTHER_QUOTES:
+            if pattern.format(text) in requoted:
+                requoted = requoted.replace(pattern.format(text), f'"{text}"', 1)
+                break
+    if sorted(_QUOTED.findall(requoted)) == sorted(texts):
+        remaining = iter(texts)
+        return _QUOTED.sub(lambda _: f'"{next(remaining)}"', requoted)
+    if not texts:
+        return caption.replace('"', "")
+    listed = " ".join(f'"{text}"' for text in texts)
+    return f"{caption.replace(chr(34), '').rstrip(' ,.')}, with {listed} written on it"
+
+
+def stacked_rows(count: int, size: int) -> list[Polygon]:
+    """A layout for texts that come without one: full-width rows, stacked from the top, with a
+    margin so that neighbouring regions never touch."""
+    if count == 0:
+        return []
+    band = size / count
+    margin_x, margin_y = size * 0.1, band * 0.2
+    rows = []
+    for index in range(count):
+        top, bottom = index * band + margin_y, (index + 1) * band - margin_y
+        rows.append(((margin_x, top), (size - margin_x, top), (size - margin_x, bottom), (margin_x, bottom)))
+    return rows
+
+
+def _as_pil(image: Any) -> Image.Image:
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        array = (np.clip(array, 0.0, 1.0) * 255).round().astype(np.uint8)
+    return Image.fromarray(array).convert("RGB")
