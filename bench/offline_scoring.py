@@ -9,7 +9,6 @@ official evaluators, and is reported.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from PIL import Image
 
 from bench.aggregate import aggregate
+from bench.jsonl import iter_json_lines
 from bench.store import PredictionRecord, SampleError
 from bench.task import Task
 from bench.types import Response
@@ -28,18 +28,11 @@ def read_prediction_lines(path: Path) -> dict[str, dict[str, Any]]:
     if not path.is_file():
         raise FileNotFoundError(f"no predictions file at {path}")
     by_id: dict[str, dict[str, Any]] = {}
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{number} is not JSON ({error})") from None
-            sample_id = entry.get("id", entry.get("sample_id"))
-            if sample_id is None:
-                raise ValueError(f'{path}:{number} has no "id"; each line needs the sample id it answers')
-            by_id[str(sample_id)] = entry
+    for number, entry in iter_json_lines(path):
+        sample_id = entry.get("id", entry.get("sample_id")) if isinstance(entry, dict) else None
+        if sample_id is None:
+            raise ValueError(f'{path}:{number} has no "id"; each line needs the sample id it answers')
+        by_id[str(sample_id)] = entry
     return by_id
 
 

@@ -22,12 +22,12 @@ holding no region in the profile's syntax, which score IoU 0.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from bench.boxes import BoxFormat, Region, parse_region
+from bench.jsonl import iter_json_lines
 from bench.metrics import box_iou, polygon_iou
 from bench.metrics.boxes import IOU_THRESHOLDS, box_to_polygon
 from bench.prompts import STRIP_ONLY, PromptProfile, choose_profile
@@ -179,19 +179,12 @@ class GroundingTask(Task):
             raise DatasetError(f"missing annotation file {path}; expected {LAYOUT}")
         samples = []
         seen: set[str] = set()
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise DatasetError(f"{path}:{number} is not JSON ({error}); expected {LAYOUT}") from None
-                sample = self._sample(entry, path, number)
-                if sample.id in seen:
-                    raise DatasetError(f"{path}:{number}: id {sample.id!r} occurs twice; ids must be unique")
-                seen.add(sample.id)
-                samples.append(sample)
+        for number, entry in iter_json_lines(path, DatasetError, LAYOUT):
+            sample = self._sample(entry, path, number)
+            if sample.id in seen:
+                raise DatasetError(f"{path}:{number}: id {sample.id!r} occurs twice; ids must be unique")
+            seen.add(sample.id)
+            samples.append(sample)
         self._loaded = samples
         return samples
 
