@@ -134,23 +134,28 @@ class _TextHarmonyBase(ModelAdapter):
         return [i if i.size == (width, height) else i.resize((width, height), Image.BICUBIC) for i in images]
 
     def generate_image(self, requests: Sequence[GenerateImageRequest]) -> list[list[Image.Image]]:
+        """One request at a time: batched matrix products round differently from unbatched
+        ones, and the diffusion loop turns that rounding into different pixels, so images
+        would depend on the batch size. Diffusion dominates the cost, so little is lost."""
         pipeline = self._ready()
-        out = pipeline.generate_images([r.prompt for r in requests], [self._seeds(pipeline, r) for r in requests])
-        return [self._sized(images, r.width, r.height) for images, r in zip(out, requests)]
+        results = []
+        for request in requests:
+            images = pipeline.generate_images([request.prompt], [self._seeds(pipeline, request)])[0]
+            results.append(self._sized(images, request.width, request.height))
+        return results
 
     def edit_image(self, requests: Sequence[EditImageRequest]) -> list[list[Image.Image]]:
         """The release's edit prompt names one word; several texts are joined by spaces. The
-        result is resized back to the input image's size."""
+        result is resized back to the input image's size. One request at a time, as in
+        :meth:`generate_image`."""
         pipeline = self._ready()
-        images = [_open_image(r.image).convert("RGB") for r in requests]
-        masks = [
-            _open_image(r.mask) if r.mask is not None else _polygon_mask(image.size, r.polygons)
-            for r, image in zip(requests, images)
-        ]
-        out = pipeline.edit_images(
-            images, masks, [" ".join(r.texts) for r in requests], [self._seeds(pipeline, r) for r in requests]
-        )
-        return [self._sized(result, *image.size) for result, image in zip(out, images)]
+        results = []
+        for request in requests:
+            image = _open_image(request.image).convert("RGB")
+            mask = _open_image(request.mask) if request.mask is not None else _polygon_mask(image.size, request.polygons)
+            edited = pipeline.edit_images([image], [mask], [" ".join(request.texts)], [self._seeds(pipeline, request)])[0]
+            results.append(self._sized(edited, *image.size))
+        return results
 
 
 @register_adapter("textharmony")

@@ -52,3 +52,25 @@ def test_generates_and_edits_at_the_requested_size(tiny_adapter):
         [EditImageRequest(key="e", prompt="", image=Image.new("RGB", (50, 30), "white"), polygons=(polygon,), texts=("HI",))]
     )
     assert edited[0][0].size == (50, 30)
+
+
+def test_images_do_not_depend_on_batching_through_the_runner(starter_data, tmp_path):
+    """Batch sizes 1 and 4 give byte-identical images, with torch using both cores."""
+    import torch
+
+    from bench.context import TaskContext
+    from bench.runner import RunConfig, run
+
+    torch.set_num_threads(2)
+    pixels = []
+    for batch_size in (1, 4):
+        outcome = run(RunConfig(
+            model="textharmony-tiny", tasks=["starter-t2i", "starter-edit"], model_args={"steps": "2"},
+            task_args={"starter-t2i": {"num_images": "1"}, "starter-edit": {"num_images": "1"}},
+            context=TaskContext(data_root=starter_data), limit=4, batch_size=batch_size,
+            run_dir=tmp_path / f"batch{batch_size}", progress=False,
+        ))
+        images = sorted((outcome.run_dir / "images").rglob("*.png"))
+        assert len(images) == 8
+        pixels.append({p.name: Image.open(p).tobytes() for p in images})
+    assert pixels[0] == pixels[1]
