@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 import time
 from pathlib import Path
@@ -37,7 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.handler(args)
-    except (UnknownNameError, IncompatibleTaskError, OptionError, DatasetError, FileNotFoundError, SampleFailure, ValueError) as error:
+    except (UnknownNameError, IncompatibleTaskError, OptionError, DatasetError, OSError, SampleFailure, ValueError, ImportError) as error:
+        # Expected failures (a missing file, a wrong option, an optional package not installed)
+        # end in one line that says what to do; anything else keeps its traceback.
         logger.error("%s", error)
         return 2
     except KeyboardInterrupt:
@@ -57,10 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--tasks", default="", help="comma-separated task names (default: the starter suite)")
     run_parser.add_argument("--task-args", action="append", default=[], metavar="TASK:k=v,...",
                             help="options for one task, e.g. mario-eval:num_images=1 (repeatable)")
-    run_parser.add_argument("--limit", type=int, help="only the first N samples of each task")
+    run_parser.add_argument("--limit", type=_positive_int, help="only the first N samples of each task")
     run_parser.add_argument("--run-dir", type=Path, help="run folder (default: results/runs/<model>-<fingerprint>)")
     run_parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_ROOT, help="where run folders go")
-    run_parser.add_argument("--batch-size", type=int, help="requests per model call (default: the adapter's)")
+    run_parser.add_argument("--batch-size", type=_positive_int, help="requests per model call (default: the adapter's)")
     run_parser.add_argument("--seed", type=int, default=0, help="run seed; each sample's seed derives from it")
     run_parser.add_argument("--fail-fast", action="store_true", help="stop at the first failing sample")
     run_parser.add_argument("--retry-errors", action="store_true", help="recompute samples that failed in an earlier run")
@@ -101,6 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_context_arguments(score_parser)
     score_parser.set_defaults(handler=_score_command)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
 
 
 def _add_context_arguments(parser: argparse.ArgumentParser) -> None:
@@ -144,6 +154,8 @@ def _default_run(parser: argparse.ArgumentParser) -> int:
 
 def _run_command(args: argparse.Namespace) -> int:
     requested = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    if not args.model and (args.run_dir or args.model_args):
+        raise OptionError("--run-dir and --model-args need --model: without it both baselines run, each in its own folder")
     models = [args.model] if args.model else list(BASELINES)
     outcomes: list[RunOutcome] = []
     for model in models:
@@ -220,9 +232,12 @@ def _list_command(args: argparse.Namespace) -> int:
 
 
 def _summary_line(plugin: type) -> str:
-    """First line of the class docstring, else of its module's (where plugins explain themselves)."""
+    """First line of the class docstring, else of its module's (where plugins explain
+    themselves), without the module's leading "``name``: " and its reST quoting."""
     doc = plugin.__doc__ or sys.modules[plugin.__module__].__doc__ or ""
-    return doc.strip().splitlines()[0] if doc.strip() else ""
+    line = doc.strip().splitlines()[0] if doc.strip() else ""
+    line = re.sub(r"^(``[\w-]+``(?: and ``[\w-]+``)?: )", "", line)
+    return line.replace("``", "")
 
 
 def _convert_command(args: argparse.Namespace) -> int:

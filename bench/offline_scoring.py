@@ -19,7 +19,7 @@ from bench.aggregate import aggregate
 from bench.jsonl import iter_json_lines
 from bench.store import PredictionRecord, SampleError
 from bench.task import Task
-from bench.types import Response
+from bench.types import RequestKind, Response
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +54,10 @@ def score_predictions(task: Task, path: Path, output: Path | None = None) -> dic
     for sample in samples:
         entry = predictions.get(str(sample.id))
         record = PredictionRecord(key=task.sample_key(sample), id=str(sample.id), request_fingerprint="", scoring_fingerprint="", seed=0, prompt="")
-        if entry is None:
-            missing += 1
-            record.error = SampleError("MissingPrediction", "no prediction for this sample", "input")
+        problem = _problem(task, sample, entry, record.key)
+        if problem is not None:
+            missing += entry is None
+            record.error = problem
             record.scores = task.miss_scores(sample)
         else:
             images = [str(p) for p in entry.get("images", [])]
@@ -73,6 +74,23 @@ def score_predictions(task: Task, path: Path, output: Path | None = None) -> dic
     summary = aggregate(task, records)
     summary["missing"] = missing
     return summary
+
+
+def _problem(task: Task, sample: Any, entry: dict[str, Any] | None, key: str) -> SampleError | None:
+    """Why a prediction counts as a miss: absent, failed where it was made, or short of the
+    images the task asks for (fewer images must not mean fewer lines to get wrong)."""
+    if entry is None:
+        return SampleError("MissingPrediction", "no prediction for this sample", "input")
+    if entry.get("error"):
+        stored = entry["error"]
+        if isinstance(stored, dict):
+            return SampleError(str(stored.get("type", "Error")), str(stored.get("message", "")), str(stored.get("stage", "model")))
+        return SampleError("Error", str(stored), "model")
+    if task.kind is not RequestKind.ANSWER:
+        expected = task.build_request(sample, key).num_images
+        if len(entry.get("images", [])) < expected:
+            return SampleError("MissingImages", f"{len(entry.get('images', []))} images given, {expected} expected", "input")
+    return None
 
 
 def _open(path: Path) -> Image.Image:

@@ -9,6 +9,7 @@ interrupted run loses at most one batch.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -23,11 +24,11 @@ from bench.adapter import ADAPTERS, ModelAdapter
 from bench.aggregate import aggregate
 from bench.context import TaskContext
 from bench.environment import environment
-from bench.fingerprint import stable_hash
+from bench.fingerprint import file_signature, path_signature, stable_hash
 from bench.options import options_as_dict
 from bench.seeding import sample_seed
 from bench.store import PredictionRecord, RunStore, SampleError
-from bench.task import TASKS, Sample, Task
+from bench.task import TASKS, DatasetError, Sample, Task
 from bench.types import EditImageRequest, AnswerRequest, Request, RequestKind, Response
 
 logger = logging.getLogger(__name__)
@@ -89,9 +90,11 @@ def check_compatible(adapter_type: type[ModelAdapter], task_types: Sequence[type
         raise IncompatibleTaskError("; ".join(problems))
 
 
-def default_run_dir(results_root: Path, model: str, adapter_fingerprint: str, seed: int) -> Path:
-    """Same model, options and seed → same folder, so repeating a command resumes it."""
-    return results_root / f"{model}-{stable_hash([adapter_fingerprint, seed], length=8)}"
+def default_run_dir(results_root: Path, model: str, adapter_fingerprint: str, seed: int, prompt_profile: str | None = None) -> Path:
+    """Same model, options, seed and prompt profile → same folder, so repeating a command
+    resumes it, and runs that differ only in the profile sit side by side."""
+    identity = [adapter_fingerprint, seed] if prompt_profile is None else [adapter_fingerprint, seed, prompt_profile]
+    return results_root / f"{model}-{stable_hash(identity, length=8)}"
 
 
 def run(config: RunConfig) -> RunOutcome:
@@ -102,7 +105,9 @@ def run(config: RunConfig) -> RunOutcome:
     context = dataclasses.replace(config.context, adapter_prompt_profile=adapter_type.prompt_profile)
     tasks = [task_type.from_args(config.task_args.get(task_type.name, {}), context) for task_type in task_types]
     adapter_fingerprint = adapter.fingerprint()
-    run_dir = config.run_dir or default_run_dir(config.results_root, config.model, adapter_fingerprint, config.seed)
+    run_dir = config.run_dir or default_run_dir(
+        config.results_root, config.model, adapter_fingerprint, config.seed, config.context.prompt_profile
+    )
     store = RunStore(run_dir)
     session = _RunSession(config, adapter, adapter_fingerprint, context, store)
     return session.execute(tasks)
@@ -117,6 +122,7 @@ class _RunSession:
         self.store = store
         self.batch_size = max(1, config.batch_size or adapter.default_batch_size)
         self.adapter_loaded = False
+        self._signatures: dict[Path, str | None] = {}
 
     def execute(self, tasks: Sequence[Task]) -> RunOutcome:
         manifest = self._start_manifest(tasks)
@@ -199,34 +205,16 @@ class _RunSession:
     # -- one task ----------------------------------------------------------------------------
     def _run_task(self, task: Task) -> TaskOutcome:
         all_samples = list(task.load_samples())
-        all_keys = {task.sample_key(sample) for sample in all_samples}
+        _check_unique_keys(task, all_samples)
         samples = all_samples if self.config.limit is None else all_samples[: self.config.limit]
         scoring_fingerprint = stable_hash(task.scoring_identity())
         stored = self.store.read_predictions(task.name)
         outcome = TaskOutcome(task.name, {}, task.dataset_fingerprint())
-
-        plans: list[_Planned] = []
-        to_rescore: list[tuple[_Planned, PredictionRecord]] = []
-        records: dict[str, PredictionRecord] = {}
-        for sample in samples:
-            key = task.sample_key(sample)
-            request = task.build_request(sample, key)
-            request = dataclasses.replace(request, seed=sample_seed(self.config.seed, key))
-            planned = _Planned(sample, key, request, _request_fingerprint(self.adapter_fingerprint, request))
-            previous = stored.get(key)
-            if previous is None or previous.request_fingerprint != planned.request_fingerprint:
-                plans.append(planned)
-            elif previous.error is not None and (self.config.retry_errors or previous.error.stage == "score"):
-                plans.append(planned)
-            elif previous.scoring_fingerprint != scoring_fingerprint and previous.error is None:
-                to_rescore.append((planned, previous))
-            else:
-                records[key] = previous
-                outcome.reused += 1
+        plans, to_rescore, records = self._plan(task, samples, stored, scoring_fingerprint)
+        outcome.reused = len(records)
 
         if to_rescore:
-            rescored = [self._rescore(task, planned, previous, scoring_fingerprint) for planned, previous in to_rescore]
-            self.store.append_predictions(task.name, rescored)
+            rescored = self._rescore_all(task, to_rescore, scoring_fingerprint, plans)
             records.update((record.key, record) for record in rescored)
             outcome.rescored = len(rescored)
 
@@ -244,14 +232,91 @@ class _RunSession:
                 bar.close()
             outcome.computed = len(plans)
 
-        if plans or to_rescore or set(stored) - all_keys:
-            self.store.compact_predictions(task.name, keep=all_keys)
+        if plans or to_rescore:
+            self.store.compact_predictions(task.name)
         ordered = [records[task.sample_key(sample)] for sample in samples]
         outcome.summary = aggregate(task, ordered)
-        set_metrics = task.set_metrics(samples, [[self.store.run_dir / p for p in r.images] for r in ordered])
-        if set_metrics:
-            outcome.summary["set_metrics"] = set_metrics
+        outcome.summary["samples_total"] = len(all_samples)
+        outcome.summary["limit"] = self.config.limit
+        self._add_set_metrics(task, samples, ordered, outcome.summary)
         return outcome
+
+    def _plan(self, task: Task, samples: Sequence[Sample], stored: dict[str, PredictionRecord], scoring_fingerprint: str):
+        """Sort samples into: to compute, to score again from the stored output, to reuse."""
+        plans: list[_Planned] = []
+        to_rescore: list[tuple[_Planned, PredictionRecord]] = []
+        records: dict[str, PredictionRecord] = {}
+        for sample in samples:
+            key = task.sample_key(sample)
+            request = task.build_request(sample, key)
+            request = dataclasses.replace(request, seed=sample_seed(self.config.seed, key))
+            planned = _Planned(sample, key, request, self._request_fingerprint(request))
+            previous = stored.get(key)
+            if previous is None or previous.request_fingerprint != planned.request_fingerprint:
+                plans.append(planned)
+            elif previous.error is not None and previous.error.stage != "score":
+                if self.config.retry_errors:
+                    plans.append(planned)
+                else:
+                    records[key] = previous
+            elif previous.error is not None or previous.scoring_fingerprint != scoring_fingerprint:
+                to_rescore.append((planned, previous))
+            else:
+                records[key] = previous
+        return plans, to_rescore, records
+
+    def _rescore_all(self, task: Task, to_rescore: list, scoring_fingerprint: str, plans: list["_Planned"]) -> list[PredictionRecord]:
+        """Score stored outputs again; a sample whose stored images are gone is recomputed."""
+        rescored = []
+        bar = tqdm(total=len(to_rescore), desc=f"{task.name} (rescoring)", unit="sample", disable=not self.config.progress, dynamic_ncols=True)
+        try:
+            for planned, previous in to_rescore:
+                if not all((self.store.run_dir / path).is_file() for path in previous.images):
+                    plans.append(planned)
+                else:
+                    rescored.append(self._rescore(task, planned, previous, scoring_fingerprint))
+                bar.update(1)
+        finally:
+            bar.close()
+        self.store.append_predictions(task.name, rescored)
+        return rescored
+
+    def _request_fingerprint(self, request: Request) -> str:
+        """Everything that reaches the model: the request's fields, the content of its input
+        files, and for image outputs the format they are stored and scored in."""
+        fields = {
+            f.name: getattr(request, f.name)
+            for f in dataclasses.fields(request)
+            if f.name not in ("images", "image", "mask", "key")
+        }
+        inputs = [self._input_signature(source) for source in _input_sources(request)]
+        image_format = None if request.kind is RequestKind.ANSWER else self.context.image_format
+        return stable_hash([self.adapter_fingerprint, fields, inputs, image_format])
+
+    def _input_signature(self, source: Path | Image.Image) -> str | None:
+        if isinstance(source, Image.Image):
+            return hashlib.blake2b(source.tobytes(), digest_size=8).hexdigest()
+        if source not in self._signatures:
+            self._signatures[source] = file_signature(source) if source.is_file() else None
+        return self._signatures[source]
+
+    def _add_set_metrics(self, task: Task, samples: Sequence[Sample], ordered: Sequence[PredictionRecord], summary: dict[str, Any]) -> None:
+        """Set-level metrics (FID over thousands of images) are recomputed only when an output
+        or a setting they depend on changed."""
+        fingerprint = stable_hash([
+            task.set_metrics_identity(),
+            {name: path_signature(path) if path is not None else None
+             for name, path in (("fid_weights", self.context.fid_weights), ("clip_model", self.context.clip_model))},
+            [(record.key, record.request_fingerprint, record.images) for record in ordered],
+        ])
+        previous = (self.store.read_scores().get("tasks") or {}).get(task.name) or {}
+        if previous.get("set_metrics_fingerprint") == fingerprint and "set_metrics" in previous:
+            set_metrics = previous["set_metrics"]
+        else:
+            set_metrics = task.set_metrics(samples, [[self.store.run_dir / p for p in r.images] for r in ordered])
+        if set_metrics:
+            summary["set_metrics"] = set_metrics
+            summary["set_metrics_fingerprint"] = fingerprint
 
     def _ensure_adapter_loaded(self) -> None:
         if not self.adapter_loaded:
@@ -374,14 +439,22 @@ class _Planned:
     request_fingerprint: str
 
 
-def _request_fingerprint(adapter_fingerprint: str, request: Request) -> str:
-    """Everything that reaches the model except pixels (the dataset fingerprint covers those)."""
-    fields = {
-        f.name: getattr(request, f.name)
-        for f in dataclasses.fields(request)
-        if f.name not in ("images", "image", "mask", "key")
-    }
-    return stable_hash([adapter_fingerprint, fields])
+def _input_sources(request: Request) -> list[Path | Image.Image]:
+    if isinstance(request, AnswerRequest):
+        return list(request.images)
+    if isinstance(request, EditImageRequest):
+        return [request.image] + ([request.mask] if request.mask is not None else [])
+    return []
+
+
+def _check_unique_keys(task: Task, samples: Sequence[Sample]) -> None:
+    """Two samples with one key would share a prediction line and their images."""
+    seen: dict[str, str] = {}
+    for sample in samples:
+        key = task.sample_key(sample)
+        if key in seen:
+            raise DatasetError(f"task {task.name!r}: sample id {sample.id!r} occurs twice; ids must be unique")
+        seen[key] = str(sample.id)
 
 
 def _load_inputs(request: Request) -> Request:

@@ -130,14 +130,14 @@ class RunStore:
             handle.flush()
             os.fsync(handle.fileno())
 
-    def compact_predictions(self, task: str, keep: set[str]) -> None:
-        """Rewrite the file atomically with one line per sample (the latest), dropping samples
-        whose key is not in ``keep`` (samples of an earlier task configuration)."""
+    def compact_predictions(self, task: str) -> None:
+        """Rewrite the file atomically with one line per sample key (the latest). Samples of
+        other task configurations stay: going back to one reuses them."""
         records = self.read_predictions(task)
         path = self.predictions_path(task)
         if not path.is_file():
             return
-        _atomic_write(path, "".join(record.to_json() + "\n" for key, record in records.items() if key in keep))
+        _atomic_write(path, "".join(record.to_json() + "\n" for record in records.values()))
 
     # -- images -----------------------------------------------------------------------------
     def save_images(self, task: str, key: str, images: Iterable[Image.Image], image_format: Literal["png", "jpeg"]) -> list[str]:

@@ -62,6 +62,13 @@ class Task(ABC):
     #: Options that change only how outputs are scored (not what is asked): changing one
     #: re-scores stored outputs instead of recomputing them.
     scoring_options: ClassVar[tuple[str, ...]] = ()
+    #: Options that say where the data lies or which part of it to read, never how a sample is
+    #: asked: left out of sample keys, so a moved dataset or another subset selection keeps
+    #: every stored prediction it shares with the earlier one.
+    location_options: ClassVar[tuple[str, ...]] = ("data_dir",)
+    #: Options that only change set-level metrics (FID, CLIPScore): changing one recomputes
+    #: those and nothing per sample.
+    set_metric_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: Any = None, context: TaskContext | None = None) -> None:
         self.options = options if options is not None else self.Options()
@@ -101,11 +108,17 @@ class Task(ABC):
         """Metrics over the whole set of outputs that have no per-sample form (e.g. FID)."""
         return {}
 
+    def set_metrics_identity(self) -> dict[str, Any]:
+        """What, beside the outputs themselves, decides ``set_metrics``; the runner reuses the
+        stored set metrics while this and every sample's output are unchanged."""
+        options = options_as_dict(self.options)
+        return {"task": self.name, "options": {name: options[name] for name in self.set_metric_options}}
+
     # -- identity --------------------------------------------------------------------------
     def identity(self) -> dict[str, Any]:
-        """What defines the samples' keys: the task and the options that change its samples.
-        The data location is left out so a moved dataset keeps its keys."""
-        excluded = {"data_dir", *self.scoring_options}
+        """What defines the samples' keys: the task and the options that change how its samples
+        are asked (not where they lie, nor how they are scored)."""
+        excluded = {*self.location_options, *self.scoring_options, *self.set_metric_options}
         options = {k: v for k, v in options_as_dict(self.options).items() if k not in excluded}
         return {"task": self.name, "options": options}
 

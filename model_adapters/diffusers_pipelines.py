@@ -112,6 +112,8 @@ class _DiffusersAdapter(ModelAdapter):
 
 @register_adapter("diffusers-t2i")
 class DiffusersTextToImageAdapter(_DiffusersAdapter):
+    """Any diffusers text-to-image pipeline saved in a local folder."""
+
     supported_kinds = frozenset({RequestKind.GENERATE_IMAGE})
     Options = DiffusersOptions
 
@@ -139,6 +141,8 @@ class DiffusersTextToImageAdapter(_DiffusersAdapter):
 
 @register_adapter("diffusers-inpaint")
 class DiffusersInpaintAdapter(_DiffusersAdapter):
+    """Any diffusers inpainting pipeline saved in a local folder; the mask comes from the text polygons."""
+
     supported_kinds = frozenset({RequestKind.EDIT_IMAGE})
     Options = DiffusersInpaintOptions
 

@@ -94,7 +94,8 @@ class AnyTextTask(Task):
     Options = AnyTextOptions
     default_folder: ClassVar[str] = "AnyText-benchmark"
     default_subset: ClassVar[str] = "laion_word"
-    scoring_options = ("lang", "dictionary", "fid_reference", "fid_protocol", "fid_dims", "clip_weight", "clip_prefix")
+    scoring_options = ("lang", "dictionary")
+    set_metric_options = ("fid_reference", "fid_protocol", "fid_dims", "clip_weight", "clip_prefix")
     metrics = (
         MetricSpec("correct_lines", "lines read exactly right, per item", percent=False, shown=False),
         MetricSpec("ned_sum", "sum of line NEDs, per item", percent=False, shown=False),
@@ -196,6 +197,13 @@ class AnyTextTask(Task):
     def derive(self, means: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         lines = np.maximum(means["lines"], 1e-12)
         return {"sentence_accuracy": means["correct_lines"] / lines, "ned": means["ned_sum"] / lines}
+
+    def identity(self) -> dict[str, Any]:
+        """With the number of images resolved, so that leaving it to the protocol and naming
+        the protocol's own number give the same keys."""
+        identity = super().identity()
+        identity["options"]["num_images"] = self.num_images
+        return identity
 
     def scoring_identity(self) -> dict[str, Any]:
         return {

@@ -79,7 +79,9 @@ class MarioEvalTask(Task):
     kind = RequestKind.GENERATE_IMAGE
     description = "MARIO-Eval: OCR precision/recall/F and accuracy of the quoted keywords; FID, CLIPScore"
     Options = MarioOptions
-    scoring_options = ("clip_weight", "clip_prefix", "fid_protocol", "fid_dims")
+    #: Sample ids carry their subset, so selecting subsets does not change any sample's key.
+    location_options = ("data_dir", "subsets")
+    set_metric_options = ("clip_weight", "clip_prefix", "fid_protocol", "fid_dims")
     default_folder: ClassVar[str] = "MARIOEval"
     default_subsets: ClassVar[tuple[str, ...]] = SUBSETS
     metrics = (

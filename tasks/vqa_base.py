@@ -50,10 +50,6 @@ class VqaOptions:
     image_cache: Path | None = None
 
 
-#: Options that say where the data is, not which data: left out of sample keys so that a moved
-#: dataset keeps its keys.
-_LOCATION_OPTIONS = frozenset({"data_dir", "hf_path", "image_cache"})
-
 CONTAINMENT = MetricSpec(
     "containment_accuracy",
     "TextHarmony paper's 'Accuracy' (not the official metric): 1 if any reference answer occurs "
@@ -118,6 +114,8 @@ class VqaTask(Task):
     kind = RequestKind.ANSWER
     Options = VqaOptions
     profiles: ClassVar[dict[str, PromptProfile]] = vqa_profiles()
+    #: The official release and its parquet copy hold the same samples under the same ids.
+    location_options = ("data_dir", "source", "hf_path", "image_cache", "image_folder", "annotation_file")
     #: Folder under the data root used when the ``data_dir`` option is not given.
     default_folder: ClassVar[str]
     #: Samples once read (per task object: ``dataset_files`` needs them again).
@@ -210,11 +208,6 @@ class VqaTask(Task):
         """The official metric of the extracted answer."""
 
     # -- identity --------------------------------------------------------------------------------
-    def identity(self) -> dict[str, Any]:
-        identity = super().identity()
-        identity["options"] = {k: v for k, v in identity["options"].items() if k not in _LOCATION_OPTIONS}
-        return identity
-
     def scoring_identity(self) -> dict[str, Any]:
         return {**super().scoring_identity(), "metrics": [m.name for m in self.metrics], "profile": self.profile.describe()}
 

@@ -125,7 +125,14 @@ def compare_command(args: argparse.Namespace) -> int:
         _write(args.output, text)
     if args.html:
         _write(args.html, comparison_page(comparison, args.data_dir, digits=args.digits))
-    return 1 if comparison.regressions() else 0
+    if comparison.regressions():
+        return 1
+    if not comparison.tasks or comparison.untested():
+        # A gate that compared nothing must not pass.
+        what = ", ".join(comparison.untested()) if comparison.tasks else "any task (the runs share none)"
+        logger.error("nothing to compare for %s; no verdict", what)
+        return 2
+    return 0
 
 
 def _patterns(text: str) -> list[str]:

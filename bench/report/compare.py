@@ -97,6 +97,10 @@ class Comparison:
             return list(task.metrics)
         return [m for m in task.metrics if m.primary]
 
+    def untested(self) -> list[str]:
+        """Tasks that were not compared at all (no shared sample, no per-sample score)."""
+        return [task.task for task in self.tasks if task.shared == 0 or not task.metrics]
+
     def regressions(self) -> list[tuple[str, MetricComparison]]:
         return [
             (task.task, metric)

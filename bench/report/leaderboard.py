@@ -16,7 +16,7 @@ __all__ = ["Format", "RunSummary", "find_runs", "load_run", "leaderboard", "sele
 Format = Literal["md", "csv", "latex", "html"]
 
 FIXED_COLUMNS = ("step", "model", "run", "fingerprint", "checkpoint", "errors", "samples")
-_COMPANIONS = (" ci_low", " ci_high", " errors", " n")
+_COMPANIONS = (" ci_low", " ci_high", " errors", " n", " total")
 
 
 def leaderboard(runs: Sequence[RunSummary], all_metrics: bool = False) -> pd.DataFrame:
@@ -40,6 +40,7 @@ def leaderboard(runs: Sequence[RunSummary], all_metrics: bool = False) -> pd.Dat
             row["samples"] += summary.get("n", 0)
             row[f"{task} errors"] = summary.get("errors", 0)
             row[f"{task} n"] = summary.get("n", 0)
+            row[f"{task} total"] = summary.get("samples_total", summary.get("n", 0))
             for metric, entry in summary.get("metrics", {}).items():
                 if not entry.get("shown", True) or (not all_metrics and metric != summary.get("primary")):
                     continue
@@ -56,7 +57,7 @@ def leaderboard(runs: Sequence[RunSummary], all_metrics: bool = False) -> pd.Dat
         rows.append(row)
     frame = pd.DataFrame(rows)
     for column in frame.columns:
-        if column in ("errors", "samples") or column.endswith((" errors", " n")):
+        if column in ("errors", "samples") or column.endswith((" errors", " n", " total")):
             frame[column] = frame[column].astype("Int64")
     frame.attrs["higher_is_better"] = better
     frame.attrs["percent"] = percent
@@ -138,8 +139,21 @@ def display_frame(frame: pd.DataFrame, digits: int = 1) -> pd.DataFrame:
             "–" if pd.isna(value) else f"{value:.{places}f} ({low:.{places}f}–{high:.{places}f})"
             for value, low, high in zip(frame[column], frame[low_column], frame[high_column])
         ]
+        shown[column] = _mark_partial(shown[column], frame, column.rsplit(" ", 1)[0])
     shown["errors"] = [f"{int(e)}/{int(n)}" for e, n in zip(frame["errors"], frame["samples"])]
     return shown
+
+
+def _mark_partial(cells: pd.Series, frame: pd.DataFrame, task: str) -> list[str]:
+    """A score over part of a task (``--limit``) says so: ``[n=5/50]``."""
+    n_column, total_column = f"{task} n", f"{task} total"
+    if n_column not in frame.columns or total_column not in frame.columns:
+        return list(cells)
+    marked = []
+    for cell, n, total in zip(cells, frame[n_column], frame[total_column]):
+        partial = cell != "–" and not pd.isna(n) and not pd.isna(total) and int(n) < int(total)
+        marked.append(f"{cell} [n={int(n)}/{int(total)}]" if partial else cell)
+    return marked
 
 
 def render(frame: pd.DataFrame, fmt: Format = "md", digits: int = 1) -> str:

@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+
+class PartialCheckpointError(ValueError):
+    """The checkpoint misses keys the model has, or has keys it lacks."""
+
 PLAIN_VIT_PREFIX = "visual_tokenizer.encoder."
 PEFT_VIT_PREFIX = "visual_tokenizer.encoder.base_model.model."
 INDEX_FILES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
@@ -157,7 +161,7 @@ def load_weights(
     """Fill ``model`` (usually on meta) from ``source``; ``base`` supplies keys the checkpoint lacks.
 
     Missing keys without a base entry are zero-filled when ``allow_partial``, otherwise nothing
-    is read and a ``KeyError`` lists them."""
+    is read and a ``PartialCheckpointError`` lists them."""
     device = torch.device(device)
     dtype = dtype or default_dtype(device)
     expected = expected_tensors(model)
@@ -179,7 +183,9 @@ def load_weights(
             )
         plan.append((name, record))
     if not report.complete and not allow_partial:
-        raise KeyError(f"refusing a partial load (pass allow_partial=True to accept it): {report.summary()}")
+        raise PartialCheckpointError(
+            f"refusing a partial load (model option allow_partial=true accepts it): {report.summary()}"
+        )
 
     filled_from_base = set(report.from_base)
     for count, (name, record) in enumerate(plan, 1):

@@ -205,7 +205,8 @@ def file_records(file: BinaryIO, source: str) -> list[TensorRecord]:
     if magic == b"PK\x03\x04":
         return torch_zip_records(file, source)
     file.seek(0)
-    (header_len,) = struct.unpack("<Q", file.read(8))
+    head = file.read(8)
+    header_len = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
     if 2 <= header_len < 100_000_000 and file.read(1) == b"{":
         return safetensors_records(file, source)
     raise ValueError(

@@ -65,6 +65,14 @@ def test_report_formats(toy_data, tmp_path, capsys):
     assert float(values["toy-say exact"]) == pytest.approx(100.0)
 
 
+def test_report_marks_scores_over_part_of_a_task(toy_data, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    main(["run", "--model", "test-echo", "--tasks", "toy-say", "--limit", "5", "--data-dir", str(toy_data), "--results-dir", str(runs), "--no-progress"])
+    capsys.readouterr()
+    code, out, _ = _run(capsys, "report", str(runs))
+    assert code == 0 and "[n=5/12]" in out
+
+
 def test_score_predictions_made_elsewhere(toy_data, tmp_path, capsys):
     predictions = tmp_path / "answers.jsonl"
     predictions.write_text("".join(json.dumps({"id": f"q{i}", "output": str(i if i < 6 else 0)}) + "\n" for i in range(10)))
@@ -76,3 +84,27 @@ def test_score_predictions_made_elsewhere(toy_data, tmp_path, capsys):
     assert "missing=2" in out
     scored = [json.loads(line) for line in (tmp_path / "scored.jsonl").read_text().splitlines()]
     assert len(scored) == 12 and sum(1 for r in scored if r["error"]) == 2
+
+
+def test_score_counts_short_image_lists_and_stored_errors_as_misses(tmp_path, capsys):
+    """A generation output with fewer images than asked, or recorded as failed, is a miss."""
+    from PIL import Image
+
+    Image.new("RGB", (16, 16), "red").save(tmp_path / "a.png")
+    lines = [
+        {"id": "p0", "images": ["a.png", "a.png"]},
+        {"id": "p1", "images": ["a.png"]},
+        {"id": "p2", "images": [], "error": {"type": "RuntimeError", "message": "out of memory", "stage": "model"}},
+        {"id": "p3", "images": ["a.png", "a.png"]},
+        {"id": "p4", "images": ["a.png", "a.png"]},
+    ]
+    predictions = tmp_path / "paint.jsonl"
+    predictions.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    code, out, _ = _run(capsys, "score", "--task", "toy-paint", "--predictions", str(predictions), "--data-dir", str(tmp_path),
+                        "--output", str(tmp_path / "scored.jsonl"))
+    assert code == 0
+    # three full red answers out of five samples
+    assert "toy-paint redness: 60.00" in out
+    scored = {r["id"]: r for r in (json.loads(line) for line in (tmp_path / "scored.jsonl").read_text().splitlines())}
+    assert scored["p1"]["error"]["type"] == "MissingImages"
+    assert scored["p2"]["error"]["message"] == "out of memory"

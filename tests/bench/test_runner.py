@@ -120,13 +120,39 @@ def test_rerun_reuses_everything_without_calling_the_model(toy_data, tmp_path):
     assert second.tasks[0].summary == first.tasks[0].summary
 
 
-def test_a_changed_prompt_is_recomputed(toy_data, tmp_path):
+def test_a_changed_prompt_is_recomputed_and_the_earlier_one_kept(toy_data, tmp_path):
     run_dir = tmp_path / "run"
     run(_config(toy_data, tmp_path, run_dir=run_dir))
     changed = run(_config(toy_data, tmp_path, run_dir=run_dir, task_args={"toy-say": {"suffix": "?"}}))
     assert changed.tasks[0].computed == 12
-    assert len(_lines(run_dir)) == 12, "one line per sample after compaction"
-    assert all(line["prompt"].endswith("?") for line in _lines(run_dir))
+    assert sum(line["prompt"].endswith("?") for line in _lines(run_dir)) == 12
+    back = run(_config(toy_data, tmp_path, run_dir=run_dir))
+    assert back.tasks[0].computed == 0 and back.tasks[0].reused == 12
+    assert len(_lines(run_dir)) == 24, "one line per sample key of each configuration"
+
+
+def test_a_changed_input_image_is_recomputed(toy_data, tmp_path):
+    from PIL import Image
+
+    run_dir = tmp_path / "run"
+    run(_config(toy_data, tmp_path, run_dir=run_dir))
+    Image.new("RGB", (8, 8), (0, 0, 255)).save(toy_data / "toy" / "images" / "004.png")
+    again = run(_config(toy_data, tmp_path, run_dir=run_dir))
+    assert again.tasks[0].computed == 1 and again.tasks[0].reused == 11
+
+
+def test_duplicate_sample_ids_are_refused(tmp_path):
+    import json as json_module
+
+    from bench.task import DatasetError
+    from toy_plugins import write_toy_dataset
+
+    folder = write_toy_dataset(tmp_path / "data" / "toy", count=3)
+    entries = json_module.loads((folder / "questions.json").read_text())
+    entries[2]["id"] = entries[0]["id"]
+    (folder / "questions.json").write_text(json_module.dumps(entries))
+    with pytest.raises(DatasetError, match="'q0' occurs twice"):
+        run(_config(tmp_path / "data", tmp_path))
 
 
 def test_a_changed_checkpoint_is_recomputed(toy_data, tmp_path):
@@ -155,6 +181,12 @@ def test_a_scoring_change_rescores_without_the_model(toy_data, tmp_path):
     # "7-123" stripped of digits and dashes from both ends leaves nothing: still wrong, but
     # the length metric shows the new parse was applied
     assert rescored.tasks[0].summary["metrics"]["length"]["value"] == 0.0
+
+
+def test_limit_is_recorded_beside_the_scores(toy_data, tmp_path):
+    outcome = run(_config(toy_data, tmp_path, limit=5))
+    summary = RunStore(outcome.run_dir).read_scores()["tasks"]["toy-say"]
+    assert (summary["n"], summary["samples_total"], summary["limit"]) == (5, 12, 5)
 
 
 def test_errors_are_kept_on_rerun_unless_retried(toy_data, tmp_path):
@@ -197,3 +229,26 @@ def test_generated_images_are_stored_and_scored_as_stored(tmp_path):
                          context=TaskContext(data_root=tmp_path, image_format="jpeg")))
     assert all(p.endswith(".jpg") for line in _lines(jpeg.run_dir, "toy-paint") for p in line["images"])
     assert RunStore(jpeg.run_dir).read_manifest()["image_format"] == "jpeg"
+    # the same run folder asked for JPEG recomputes: stored PNGs are not what would be scored
+    switched = run(RunConfig(model="test-painter", tasks=["toy-paint"], run_dir=outcome.run_dir, progress=False,
+                             context=TaskContext(data_root=tmp_path, image_format="jpeg")))
+    assert switched.tasks[0].computed == 5
+    assert all(p.endswith(".jpg") for line in _lines(outcome.run_dir, "toy-paint") for p in line["images"])
+
+
+def test_set_metrics_are_recomputed_only_when_their_inputs_change(tmp_path):
+    from toy_plugins import ToyPaintTask
+
+    def paint(**task_options):
+        return run(RunConfig(model="test-painter", tasks=["toy-paint"], results_root=tmp_path / "runs", progress=False,
+                             context=TaskContext(data_root=tmp_path), task_args={"toy-paint": task_options}))
+
+    calls = ToyPaintTask.set_metric_calls
+    first = paint()
+    assert first.tasks[0].summary["set_metrics"] == {"images_plus_offset": {"value": 10.0}}
+    paint()
+    assert ToyPaintTask.set_metric_calls == calls + 1, "a full reuse reuses the set metrics"
+    shifted = paint(offset="0.5")
+    assert ToyPaintTask.set_metric_calls == calls + 2
+    assert shifted.tasks[0].computed == 0 and shifted.tasks[0].rescored == 0
+    assert shifted.tasks[0].summary["set_metrics"]["images_plus_offset"]["value"] == 10.5

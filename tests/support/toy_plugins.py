@@ -131,6 +131,8 @@ class EchoAdapter(ModelAdapter):
 @dataclass(frozen=True)
 class ToyPaintOptions:
     data_dir: Path | None = None
+    #: Set metrics only: added to the set-level score.
+    offset: float = 0.0
 
 
 class ToyPaintTask(Task):
@@ -138,7 +140,10 @@ class ToyPaintTask(Task):
 
     kind = RequestKind.GENERATE_IMAGE
     Options = ToyPaintOptions
+    set_metric_options = ("offset",)
     metrics = (MetricSpec("redness", "mean red channel / 255"),)
+    #: How often set metrics were computed, across instances (tests read it).
+    set_metric_calls = 0
 
     def load_samples(self) -> list[ToySample]:
         return [ToySample(f"p{i}", f"paint {i}", "", Path()) for i in range(5)]
@@ -152,6 +157,11 @@ class ToyPaintTask(Task):
     def score(self, sample: ToySample, response: Response) -> ScoredSample:
         reds = [float(np.asarray(image)[:, :, 0].mean()) / 255 for image in response.images]
         return ScoredSample(parsed=None, scores={"redness": sum(reds) / len(reds)})
+
+    def set_metrics(self, samples, image_paths):
+        type(self).set_metric_calls += 1
+        count = sum(len(paths) for paths in image_paths)
+        return {"images_plus_offset": {"value": count + self.options.offset}}
 
 
 class PainterAdapter(ModelAdapter):

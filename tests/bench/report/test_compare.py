@@ -164,3 +164,10 @@ def test_a_task_whose_plugin_is_gone_falls_back_to_per_sample_metrics(make_run, 
     assert any("not installed" in note and "line_accuracy" in note for note in task.notes)
     assert [m.metric for _, m in comparison.regressions()] == ["hits"]
     assert "per-sample metrics only" in comparison_markdown(comparison)
+
+
+def test_runs_that_share_no_sample_give_no_verdict(make_run, starter_runs, caplog):
+    """A regression gate that compared nothing must not pass."""
+    toy = make_run("oracle", model_args={})
+    assert main(["compare", str(toy), str(starter_runs["ocr"])]) == 2
+    assert "share none" in caplog.text

@@ -7,6 +7,7 @@ import torch
 from safetensors.torch import save_file
 
 from model_adapters.textharmony import load_model
+from model_adapters.textharmony.checkpoint import PartialCheckpointError
 from model_adapters.textharmony.base_components import BaseComponents
 from model_adapters.textharmony.checkpoint import PEFT_VIT_PREFIX
 
@@ -54,7 +55,7 @@ def test_base_folders_fill_what_the_checkpoint_lacks(tiny_model, tmp_path):
                           or k.startswith(VIT + "encoder.layers.") and "lora_" not in k
                           or k.startswith(prefix + "unet.") or k.startswith(prefix + "vae."))}
     torch.save(fine_tuned, tmp_path / "textharmony.bin")
-    with pytest.raises(KeyError):
+    with pytest.raises(PartialCheckpointError):
         load_model(tmp_path / "textharmony.bin", "tiny")
 
     base = BaseComponents(vicuna=vicuna, clip=clip, sd2=sd2)

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from model_adapters.textharmony import CheckpointSource, convert_checkpoint, load_model
+from model_adapters.textharmony.checkpoint import PartialCheckpointError
 from model_adapters.textharmony.split_file import SplitFile, find_parts
 
 
@@ -73,7 +74,7 @@ def test_partial_load_is_refused_unless_allowed(saved, tmp_path):
     del partial["soi_token"]
     partial["not_a_weight"] = torch.zeros(2)
     torch.save(partial, tmp_path / "partial.bin")
-    with pytest.raises(KeyError, match="soi_token"):
+    with pytest.raises(PartialCheckpointError, match="soi_token"):
         load_model(tmp_path / "partial.bin", "tiny")
     model, report = load_model(tmp_path / "partial.bin", "tiny", allow_partial=True)
     assert report.missing == ["soi_token"] and report.unexpected == ["not_a_weight"]
