@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from bench.fingerprint import file_signature, stable_hash
+from bench.cache import cache_root
 from bench.task import DatasetError
 
 logger = logging.getLogger(__name__)
 
-CACHE_ENV = "THBENCH_CACHE"
 
 _IMAGE_MAGIC = (
     (b"\x89PNG\r\n\x1a\n", ".png"),
@@ -66,7 +66,7 @@ class HfLayout:
 
 
 def default_image_cache() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or "~/.cache/thbench").expanduser() / "hf-images"
+    return cache_root() / "hf-images"
 
 
 def resolve_root(hf_path: str) -> Path:

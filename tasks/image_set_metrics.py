@@ -20,6 +20,9 @@ from typing import Any
 
 from PIL import Image
 
+from bench.cache import cache_root
+from bench.fingerprint import file_signature, stable_hash
+
 NOT_COMPUTED = "n/a"
 CLIP_BATCH = 32
 
@@ -59,9 +62,27 @@ class FidGroups:
         return len(files)
 
     def add_folder(self, name: str, folder: Path) -> int:
+        """A reference folder's statistics, read from the cache when the same files went
+        through the same network before: AnyText's reference holds 40,000 images."""
+        import torch
+
         from bench.metrics.fid import list_fid_images
 
-        return self.add(name, list_fid_images(folder, self.protocol))
+        files = list_fid_images(folder, self.protocol)
+        key = stable_hash([
+            [(str(path.relative_to(folder)), path.stat().st_size) for path in files],
+            self.protocol, self.metric.dims, file_signature(self.metric.weights_path),
+        ])
+        cached = cache_root() / "fid-stats" / f"{key}.pt"
+        if cached.is_file():
+            self._groups[name] = torch.load(cached, weights_only=True)
+            return len(files)
+        count = self.add(name, files)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(".tmp")
+        torch.save(self._groups[name], partial)
+        partial.replace(cached)
+        return count
 
     def count(self, names: Iterable[str]) -> int:
         return sum(int(self._groups[name]["real_features_num_samples"]) for name in names)

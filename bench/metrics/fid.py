@@ -244,6 +244,7 @@ class InceptionFID(FrechetInceptionDistance):
         super().__init__(feature=extractor, normalize=False, **kwargs)
         self.protocol = protocol
         self.dims = dims
+        self.weights_path = path
         self.weights_file = path.name
 
     def compute(self) -> Tensor:

@@ -213,7 +213,7 @@ def fid_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-def test_fid_is_per_seed_against_the_ground_truth(tmp_path, fid_weights, one_thread):
+def test_fid_is_per_seed_against_the_ground_truth(tmp_path, fid_weights, one_thread, monkeypatch):
     """Each seed's images against the subset's images/ folder, then the mean: the same numbers
     as FID between the folders themselves."""
     from bench.metrics.fid import compute_fid
@@ -248,6 +248,16 @@ def test_fid_is_per_seed_against_the_ground_truth(tmp_path, fid_weights, one_thr
     assert fid["value"] == pytest.approx(sum(direct) / 2, rel=1e-6)  # DrawBenchText has no images/
     assert set(fid["per_subset"]) == {"LAIONEval4000"} and fid["protocol"] == "pytorch-fid"
     assert fid["weights"] == "pt_inception-2015-12-05-6726825d.pth" and os.fspath(ground_truth) in fid["reference"]["LAIONEval4000"]
+
+    # the reference statistics are cached: a second computation reads no reference image
+    from tasks import image_set_metrics
+
+    read: list[int] = []
+    original = image_set_metrics.FidGroups.add
+    monkeypatch.setattr(image_set_metrics.FidGroups, "add", lambda self, name, files: read.append(len(files)) or original(self, name, files))
+    again = task.set_metrics(samples, image_paths)["fid"]
+    assert again["value"] == pytest.approx(fid["value"], rel=1e-9)
+    assert sum(read) == sum(len(paths) for sample, paths in zip(samples, image_paths) if sample.subset == "LAIONEval4000")
 
 
 @pytest.fixture(scope="module")
