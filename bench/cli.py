@@ -206,6 +206,11 @@ def _print_summary(outcome: RunOutcome, seconds: float) -> None:
             f"{outcome.model} · {task.task}: {primary} {value}  n={summary['n']} errors={summary['errors']}  "
             f"computed={task.computed} reused={task.reused} rescored={task.rescored}"
         )
+        for name, entry in (summary.get("set_metrics") or {}).items():
+            if isinstance(entry, dict) and entry.get("value") == "n/a":
+                print(f"{outcome.model} · {task.task}: {entry.get('reason') or f'{name} not computed'}")
+            elif isinstance(entry, dict) and isinstance(entry.get("value"), (int, float)):
+                print(f"{outcome.model} · {task.task}: {name} {entry['value']:.3f}")
     print(f"{outcome.model}: {outcome.run_dir}  ({seconds:.1f} s)")
 
 

@@ -54,9 +54,9 @@ class FidWeightsMissing(FileNotFoundError):
     """The FID checkpoint is not on disk; FID is then reported as not computed, never estimated."""
 
     def __init__(self, path: Path | None) -> None:
-        where = f"not found at {path}" if path is not None else "no path given"
+        where = f"was not found at {path}" if path is not None else "were not given"
         super().__init__(
-            f"FID not computed: Inception weights {FID_WEIGHTS_FILENAME} {where} "
+            f"FID not computed: the Inception weights {FID_WEIGHTS_FILENAME} {where} "
             f"(pass --fid-weights or set {FID_WEIGHTS_ENV} to the file or its folder)"
         )
         self.path = path
