@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser = commands.add_parser("run", help="run tasks against a model (no arguments: the starter suite with both baselines)")
     run_parser.add_argument("--model", help="adapter name (thbench list models)")
     run_parser.add_argument("--model-args", default="", help="adapter options, k=v,k2=v2")
+    run_parser.add_argument("--trust-remote-code", action="store_true",
+                            help="let the model folder's own Python code run (monkey, anytext); same as --model-args trust_remote_code=true")
+    run_parser.add_argument("--allow-partial", action="store_true",
+                            help="accept a checkpoint with missing or unexpected keys (textharmony); same as --model-args allow_partial=true")
     run_parser.add_argument("--tasks", default="", help="comma-separated task names (default: the starter suite)")
     run_parser.add_argument("--task-args", action="append", default=[], metavar="TASK:k=v,...",
                             help="options for one task, e.g. mario-eval:num_images=1 (repeatable)")
@@ -148,14 +152,25 @@ def _task_args(values: Sequence[str]) -> dict[str, dict[str, str]]:
     return parsed
 
 
+def _model_args(args: argparse.Namespace) -> dict[str, str]:
+    """``--model-args`` plus the opt-in flags, which are model options under their own names
+    so that they land in the manifest like any other option."""
+    model_args = parse_key_values(args.model_args)
+    if args.trust_remote_code:
+        model_args["trust_remote_code"] = "true"
+    if args.allow_partial:
+        model_args["allow_partial"] = "true"
+    return model_args
+
+
 def _default_run(parser: argparse.ArgumentParser) -> int:
     return _run_command(parser.parse_args(["run"]))
 
 
 def _run_command(args: argparse.Namespace) -> int:
     requested = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    if not args.model and (args.run_dir or args.model_args):
-        raise OptionError("--run-dir and --model-args need --model: without it both baselines run, each in its own folder")
+    if not args.model and (args.run_dir or args.model_args or args.trust_remote_code or args.allow_partial):
+        raise OptionError("--run-dir and model options need --model: without it both baselines run, each in its own folder")
     models = [args.model] if args.model else list(BASELINES)
     outcomes: list[RunOutcome] = []
     for model in models:
@@ -170,7 +185,7 @@ def _run_command(args: argparse.Namespace) -> int:
         config = RunConfig(
             model=model,
             tasks=tasks,
-            model_args=parse_key_values(args.model_args) if args.model else {},
+            model_args=_model_args(args) if args.model else {},
             task_args=_task_args(args.task_args),
             context=_context(args),
             limit=args.limit,

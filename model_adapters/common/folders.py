@@ -38,7 +38,7 @@ def require_trusted_code(trusted: bool, adapter: str, code: Sequence[Path]) -> N
     listed = ", ".join(str(path) for path in code) or "Python files in the model folder"
     raise RemoteCodeNotTrusted(
         f"model {adapter!r} runs the model's own Python code ({listed}) when it loads; read that code, then allow it "
-        f"with --model-args trust_remote_code=true"
+        f"with --trust-remote-code (or --model-args trust_remote_code=true)"
     )
 
 

@@ -184,7 +184,7 @@ def load_weights(
         plan.append((name, record))
     if not report.complete and not allow_partial:
         raise PartialCheckpointError(
-            f"refusing a partial load (model option allow_partial=true accepts it): {report.summary()}"
+            f"refusing a partial load (--allow-partial, or the model option allow_partial=true, accepts it): {report.summary()}"
         )
 
     filled_from_base = set(report.from_base)

@@ -37,6 +37,7 @@ def test_run_prints_a_summary_and_a_leaderboard(toy_data, tmp_path, capsys):
         (["run", "--model", "test-echo", "--tasks", "toy-paint"], "sends 'generate_image' requests"),
         (["run", "--model", "no-such-model", "--tasks", "toy-say"], "unknown model 'no-such-model'"),
         (["run", "--model", "test-echo", "--tasks", "toy-say", "--model-args", "colour=red"], "has no option 'colour'"),
+        (["run", "--model", "test-echo", "--tasks", "toy-say", "--trust-remote-code"], "has no option 'trust_remote_code'"),
     ],
 )
 def test_run_refuses_with_a_clear_message(argv, message, toy_data, tmp_path, caplog):

@@ -26,8 +26,8 @@ def test_refuses_to_run_the_folder_code_without_the_opt_in(run_cli, qwen_vl_fold
 def test_answers_the_starter_reading_tasks_at_any_batch_size(run_cli, qwen_vl_folder):
     answers = []
     for batch_size in ("1", "4"):
-        result = run_cli("monkey", f"model={qwen_vl_folder},trust_remote_code=true,device=cpu,max_new_tokens=8", READING_TASKS,
-                         "--limit", "4", "--batch-size", batch_size, name=f"batch-{batch_size}")
+        result = run_cli("monkey", f"model={qwen_vl_folder},device=cpu,max_new_tokens=8", READING_TASKS,
+                         "--trust-remote-code", "--limit", "4", "--batch-size", batch_size, name=f"batch-{batch_size}")
         assert result.code == 0
         records = [record for task in READING_TASKS.split(",") for record in result.predictions(task)]
         assert len(records) == 8 and all(record["error"] is None for record in records)
