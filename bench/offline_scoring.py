@@ -13,9 +13,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from bench.aggregate import aggregate
+from bench.images import open_image
 from bench.jsonl import iter_json_lines
 from bench.store import PredictionRecord, SampleError
 from bench.task import Task
@@ -63,7 +62,7 @@ def score_predictions(task: Task, path: Path, output: Path | None = None) -> dic
             images = [str(p) for p in entry.get("images", [])]
             text = entry.get("output", entry.get("raw"))
             record.raw, record.images = text, images
-            response = Response(text=text, images=tuple(_open(root / p) for p in images))
+            response = Response(text=text, images=tuple(open_image(root / p) for p in images))
             scored = task.score(sample, response)
             record.parsed, record.scores, record.details = scored.parsed, dict(scored.scores), dict(scored.details)
         records.append(record)
@@ -91,8 +90,3 @@ def _problem(task: Task, sample: Any, entry: dict[str, Any] | None, key: str) ->
         if len(entry.get("images", [])) < expected:
             return SampleError("MissingImages", f"{len(entry.get('images', []))} images given, {expected} expected", "input")
     return None
-
-
-def _open(path: Path) -> Image.Image:
-    with Image.open(path) as image:
-        return image.convert("RGB")

@@ -25,6 +25,7 @@ from bench.aggregate import aggregate
 from bench.context import TaskContext
 from bench.environment import environment
 from bench.fingerprint import file_signature, path_signature, stable_hash
+from bench.images import open_image
 from bench.options import options_as_dict
 from bench.seeding import sample_seed
 from bench.store import PredictionRecord, RunStore, SampleError
@@ -460,19 +461,11 @@ def _check_unique_keys(task: Task, samples: Sequence[Sample]) -> None:
 def _load_inputs(request: Request) -> Request:
     """Open image files now, so that an unreadable file fails this sample and nothing else."""
     if isinstance(request, AnswerRequest):
-        return dataclasses.replace(request, images=tuple(_open_image(image) for image in request.images))
+        return dataclasses.replace(request, images=tuple(open_image(image) for image in request.images))
     if isinstance(request, EditImageRequest):
-        mask = None if request.mask is None else _open_image(request.mask, mode="L")
-        return dataclasses.replace(request, image=_open_image(request.image), mask=mask)
+        mask = None if request.mask is None else open_image(request.mask, mode="L")
+        return dataclasses.replace(request, image=open_image(request.image), mask=mask)
     return request
-
-
-def _open_image(source: Path | Image.Image, mode: str = "RGB") -> Image.Image:
-    if isinstance(source, Image.Image):
-        return source.convert(mode)
-    with Image.open(source) as image:
-        image.load()
-        return image.convert(mode)
 
 
 def _adapter_method(adapter: ModelAdapter, kind: RequestKind) -> Callable[[Sequence[Any]], list[Any]]:

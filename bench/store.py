@@ -23,6 +23,8 @@ from typing import Any, Iterable, Literal
 
 from PIL import Image
 
+from bench.images import open_image
+
 logger = logging.getLogger(__name__)
 
 
@@ -155,8 +157,7 @@ class RunStore:
         return names
 
     def open_image(self, relative: str) -> Image.Image:
-        with Image.open(self.run_dir / relative) as image:
-            return image.convert("RGB")
+        return open_image(self.run_dir / relative)
 
     # -- manifest and scores ------------------------------------------------------------------
     def read_manifest(self) -> dict[str, Any]:

@@ -54,11 +54,12 @@ from PIL import Image
 from bench.adapter import ModelAdapter, register_adapter
 from bench.options import OptionError
 from bench.types import EditImageRequest, GenerateImageRequest, Polygon, RequestKind
+from model_adapters.common.diffusers_loading import describe_pipeline, load_local_pipeline
 from model_adapters.common.folders import ModelFolderError, require_model_folder, require_trusted_code
 from model_adapters.common.generators import image_generators
 from model_adapters.common.geometry import polygon_mask, scale_polygon
 from model_adapters.common.images import open_image, resized
-from model_adapters.common.torch_options import DtypeName, check_device, resolve_device, resolve_dtype
+from model_adapters.common.torch_options import DtypeName, check_device
 
 FOLDER_LAYOUT = "a diffusers folder (model_index.json, components) with the AnyText pipeline code in it"
 #: Row and column band, in pixels of the pipeline's canvas, by which AnyText orders positions.
@@ -112,25 +113,15 @@ class AnyTextAdapter(ModelAdapter):
     def load(self) -> None:
         from diffusers import DiffusionPipeline
 
-        self._device = resolve_device(self.options.device)
-        self._dtype = resolve_dtype(self.options.dtype, self._device, accelerator_default="float16")
         extra = {"font_path": str(self.options.font_path)} if self.options.font_path is not None else {}
         custom = str(self._code) if self.options.custom_pipeline is not None else None
-        pipeline = DiffusionPipeline.from_pretrained(
-            self.options.model, custom_pipeline=custom, trust_remote_code=True, local_files_only=True, dtype=self._dtype, **extra
+        self._pipeline, self._device, self._dtype = load_local_pipeline(
+            DiffusionPipeline, self.options.model, self.options.device, self.options.dtype,
+            custom_pipeline=custom, trust_remote_code=True, **extra,
         )
-        if hasattr(pipeline, "set_progress_bar_config"):
-            pipeline.set_progress_bar_config(disable=True)
-        self._pipeline = pipeline.to(self._device)
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "device": str(self._device),
-            "dtype": str(self._dtype).removeprefix("torch."),
-            "pipeline_class": type(self._pipeline).__name__,
-            "pipeline_code": str(self._code),
-            "scheduler_class": type(getattr(self._pipeline, "scheduler", None)).__name__,
-        }
+        return {**describe_pipeline(self._pipeline, self._device, self._dtype), "pipeline_code": str(self._code)}
 
     def generate_image(self, requests: Sequence[GenerateImageRequest]) -> list[list[Image.Image]]:
         return [self._generate(request) for request in requests]

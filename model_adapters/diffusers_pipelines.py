@@ -30,11 +30,12 @@ from PIL import Image
 from bench.adapter import ModelAdapter, register_adapter
 from bench.options import OptionError
 from bench.types import EditImageRequest, GenerateImageRequest, RequestKind
+from model_adapters.common.diffusers_loading import describe_pipeline, load_local_pipeline, scheduler_class
 from model_adapters.common.folders import require_model_folder
 from model_adapters.common.generators import image_generators
 from model_adapters.common.geometry import polygon_mask
 from model_adapters.common.images import open_image, resized
-from model_adapters.common.torch_options import DtypeName, check_device, resolve_device, resolve_dtype
+from model_adapters.common.torch_options import DtypeName, check_device
 
 FOLDER_LAYOUT = "a diffusers pipeline folder written by pipeline.save_pretrained(path)"
 #: Pixel sizes must divide by this (the VAE downsamples by 8 in Stable Diffusion and kin).
@@ -81,20 +82,13 @@ class _DiffusersAdapter(ModelAdapter):
         self._dtype: Any = None
 
     def _load_pipeline(self, loader: Any) -> None:
-        self._device = resolve_device(self.options.device)
-        self._dtype = resolve_dtype(self.options.dtype, self._device, accelerator_default="float16")
-        pipeline = loader.from_pretrained(self.options.model, local_files_only=True, dtype=self._dtype)
-        if self.options.scheduler is not None:
-            pipeline.scheduler = scheduler_class(self.options.scheduler).from_config(pipeline.scheduler.config)
-        pipeline.set_progress_bar_config(disable=True)
-        self._pipeline = pipeline.to(self._device)
+        self._pipeline, self._device, self._dtype = load_local_pipeline(
+            loader, self.options.model, self.options.device, self.options.dtype, scheduler=self.options.scheduler
+        )
 
     def describe(self) -> dict[str, Any]:
         return {
-            "device": str(self._device),
-            "dtype": str(self._dtype).removeprefix("torch."),
-            "pipeline_class": type(self._pipeline).__name__,
-            "scheduler_class": type(self._pipeline.scheduler).__name__,
+            **describe_pipeline(self._pipeline, self._device, self._dtype),
             "settings": {**_call_defaults(self._pipeline), **self._settings()},
         }
 
@@ -177,22 +171,6 @@ class DiffusersInpaintAdapter(_DiffusersAdapter):
             **self._settings(),
         )
         return [resized(image, source.size) for image in result.images]
-
-
-def scheduler_class(name: str) -> type:
-    """The diffusers scheduler class called ``name`` or ``name + "Scheduler"``."""
-    import diffusers
-    from diffusers import SchedulerMixin
-
-    for candidate in (name, f"{name}Scheduler"):
-        found = getattr(diffusers, candidate, None)
-        if isinstance(found, type) and issubclass(found, SchedulerMixin):
-            return found
-    known = sorted(
-        entry.removesuffix("Scheduler") for entry in dir(diffusers)
-        if entry.endswith("Scheduler") and isinstance(getattr(diffusers, entry, None), type)
-    )
-    raise OptionError(f"unknown diffusers scheduler {name!r}; known: {', '.join(known)}")
 
 
 def _call_defaults(pipeline: Any) -> dict[str, Any]:

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from bench.adapter import ModelAdapter, register_adapter
-from bench.types import IMAGE_PLACEHOLDER, AnswerRequest, RequestKind
+from bench.types import AnswerRequest, RequestKind
 from model_adapters.common.folders import python_files, require_model_folder, require_trusted_code
 from model_adapters.common.images import open_image
+from model_adapters.common.prompts import prompt_parts
 from model_adapters.common.torch_options import DtypeName, check_device, resolve_device, resolve_dtype
 
 FOLDER_LAYOUT = "a folder written by model.save_pretrained(path) and processor.save_pretrained(path)"
@@ -125,27 +126,9 @@ class HfVlmAdapter(ModelAdapter):
         return "".join(image_token if part is None else part for part in parts)
 
 
-def prompt_parts(prompt: str, image_count: int) -> list[str | None]:
-    """Split a prompt at its ``<image>`` marks: the text pieces in order, ``None`` for each
-    image. Images the prompt does not place go first, the usual position for single-image
-    models. In a chat message the text pieces are stripped (marks usually sit on their own
-    line) and blank ones dropped (``chat_content``).
-    """
-    pieces = prompt.split(IMAGE_PLACEHOLDER)
-    marks = len(pieces) - 1
-    if marks > image_count:
-        raise ValueError(f"the prompt places {marks} images but the request has {image_count}")
-    parts: list[str | None] = [None] * (image_count - marks)
-    for index, piece in enumerate(pieces):
-        if index:
-            parts.append(None)
-        if piece:
-            parts.append(piece)
-    return parts
-
-
 def chat_content(parts: Sequence[str | None]) -> list[dict[str, str]]:
-    """A chat message's typed content: image parts, and the non-blank text parts stripped."""
+    """A chat message's typed content: image parts, and the non-blank text parts stripped
+    (marks usually sit on their own line)."""
     content = []
     for part in parts:
         if part is None:

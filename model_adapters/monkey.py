@@ -32,9 +32,10 @@ from typing import Any, Literal, Sequence
 from PIL import Image
 
 from bench.adapter import ModelAdapter, register_adapter
-from bench.types import IMAGE_PLACEHOLDER, AnswerRequest, RequestKind
+from bench.types import AnswerRequest, RequestKind
 from model_adapters.common.folders import python_files, require_model_folder, require_trusted_code
 from model_adapters.common.images import open_image
+from model_adapters.common.prompts import prompt_parts
 from model_adapters.common.torch_options import DtypeName, check_device, resolve_device, resolve_dtype
 
 FOLDER_LAYOUT = "a Monkey or TextMonkey release folder (config.json with auto_map, modeling and tokenizer code, weights)"
@@ -142,11 +143,5 @@ class MonkeyAdapter(ModelAdapter):
 def qwen_vl_prompt(prompt: str, image_paths: Sequence[str]) -> str:
     """Qwen-VL's way of placing images: each ``<image>`` mark becomes ``<img>PATH</img>``, in
     order; images the prompt does not place go first, as in Monkey's own prompts."""
-    pieces = prompt.split(IMAGE_PLACEHOLDER)
-    marks = len(pieces) - 1
-    if marks > len(image_paths):
-        raise ValueError(f"the prompt places {marks} images but the request has {len(image_paths)}")
-    tags = [f"<img>{path}</img>" for path in image_paths]
-    leading, placed = tags[: len(tags) - marks], tags[len(tags) - marks :]
-    text = pieces[0] + "".join(tag + piece for tag, piece in zip(placed, pieces[1:]))
-    return "".join(leading) + text
+    paths = iter(image_paths)
+    return "".join(f"<img>{next(paths)}</img>" if part is None else part for part in prompt_parts(prompt, len(image_paths)))

@@ -17,28 +17,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from bench.metrics import anls
 from bench.task import MetricSpec, register_task
 from tasks.hf_parquet import HfLayout
 from tasks.vqa_base import (
     CONTAINMENT,
+    HF_SPLITS,
     VqaOptions,
     VqaSample,
     VqaTask,
     data_list,
     first_existing,
-    hf_answers,
-    hf_field,
     image_root,
     read_json,
     require,
-    require_answers,
+    rrc_samples,
 )
 
 LAYOUT = '<split>_v1.0.json with {"data": [{"questionId", "question", "image": "documents/<file>", "answers"}]}'
-_HF_SPLITS = {"val": "validation", "train": "train"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +51,7 @@ class DocVqaTask(VqaTask):
     description = "DocVQA: document VQA, official ANLS (+ TextHarmony's containment accuracy)"
     Options = DocVqaOptions
     default_folder = "docvqa"
+    hf_id_column = "questionId"
     metrics = (
         MetricSpec("anls", "official ANLS (RRC DocVQA evaluation, threshold 0.5)"),
         CONTAINMENT,
@@ -77,22 +76,10 @@ class DocVqaTask(VqaTask):
             return []
         first = str(require(entries[0], "image", path, 0, LAYOUT))
         root = image_root([path.parent, self.data_dir, self.data_dir / self.options.split], first, LAYOUT)
-        return [
-            VqaSample(
-                id=str(require(entry, "questionId", path, index, LAYOUT)),
-                image=root / str(require(entry, "image", path, index, LAYOUT)),
-                question=str(require(entry, "question", path, index, LAYOUT)),
-                answers=require_answers(entry, "answers", path, index, LAYOUT),
-            )
-            for index, entry in enumerate(entries)
-        ]
+        return rrc_samples(entries, path, LAYOUT, "questionId", "image", root)
 
     def hf_layout(self) -> HfLayout:
-        return HfLayout("lmms-lab/DocVQA", "DocVQA", _HF_SPLITS[self.options.split], ("questionId", "question", "answers"))
-
-    def hf_sample(self, row: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
-        layout = self.hf_layout()
-        return str(hf_field(row, "questionId", layout)), str(hf_field(row, "question", layout)), hf_answers(row, "answers", layout)
+        return HfLayout("lmms-lab/DocVQA", "DocVQA", HF_SPLITS[self.options.split], ("questionId", "question", "answers"))
 
     def score_answer(self, parsed: str, answers: tuple[str, ...]) -> dict[str, float]:
         return {"anls": anls(parsed, list(answers))}

@@ -18,10 +18,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from bench.cache import cache_root
 from bench.fingerprint import file_signature, stable_hash
+from bench.images import open_image
 
 NOT_COMPUTED = "n/a"
 CLIP_BATCH = 32
@@ -125,7 +124,7 @@ def clip_pair_scores(
     model, processor = load_clip(clip_dir)
     scores: list[float] = []
     for start in range(0, len(files), CLIP_BATCH):
-        images = [_open_rgb(path) for path in files[start : start + CLIP_BATCH]]
+        images = [open_image(path) for path in files[start : start + CLIP_BATCH]]
         batch = clip_scores(model, processor, images, list(texts[start : start + CLIP_BATCH]), weight)
         scores.extend(float(value) for value in batch)
     return scores
@@ -142,8 +141,3 @@ def clip_description(clip_dir: Path, weight: float, prefix: str) -> dict[str, An
 
 def mean(values: Sequence[float]) -> float:
     return float(sum(values) / len(values))
-
-
-def _open_rgb(path: Path) -> Image.Image:
-    with Image.open(path) as image:
-        return image.convert("RGB")

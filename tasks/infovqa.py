@@ -21,23 +21,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from bench.metrics import anls
 from bench.task import MetricSpec, register_task
 from tasks.hf_parquet import HfLayout
 from tasks.vqa_base import (
     CONTAINMENT,
+    HF_SPLITS,
     VqaOptions,
     VqaSample,
     VqaTask,
     data_list,
     first_existing,
-    hf_answers,
-    hf_field,
     read_json,
-    require,
-    require_answers,
+    rrc_samples,
 )
 
 LAYOUT = (
@@ -48,7 +46,6 @@ _ANNOTATION_NAMES = {
     "val": ("infographicsVQA_val_v1.0_withQT.json", "infographicsVQA_val_v1.0.json"),
     "train": ("infographicsVQA_train_v1.0.json", "infographicVQA_train_v1.0.json"),
 }
-_HF_SPLITS = {"val": "validation", "train": "train"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +62,7 @@ class InfoVqaTask(VqaTask):
     description = "InfographicVQA: infographics VQA, official ANLS (+ TextHarmony's containment accuracy)"
     Options = InfoVqaOptions
     default_folder = "infovqa"
+    hf_id_column = "questionId"
     metrics = (
         MetricSpec("anls", "official ANLS (RRC InfographicVQA evaluation, threshold 0.5)"),
         CONTAINMENT,
@@ -85,24 +83,12 @@ class InfoVqaTask(VqaTask):
         entries = data_list(read_json(path, LAYOUT), path, LAYOUT)
         folders = [self.options.image_folder] if self.options.image_folder else ["infographicsvqa_images", "images"]
         images = first_existing([self.data_dir / f for f in folders], "InfographicVQA image folder", LAYOUT)
-        return [
-            VqaSample(
-                id=str(require(entry, "questionId", path, index, LAYOUT)),
-                image=images / str(require(entry, "image_local_name", path, index, LAYOUT)),
-                question=str(require(entry, "question", path, index, LAYOUT)),
-                answers=require_answers(entry, "answers", path, index, LAYOUT),
-            )
-            for index, entry in enumerate(entries)
-        ]
+        return rrc_samples(entries, path, LAYOUT, "questionId", "image_local_name", images)
 
     def hf_layout(self) -> HfLayout:
         return HfLayout(
-            "lmms-lab/DocVQA", "InfographicVQA", _HF_SPLITS[self.options.split], ("questionId", "question", "answers")
+            "lmms-lab/DocVQA", "InfographicVQA", HF_SPLITS[self.options.split], ("questionId", "question", "answers")
         )
-
-    def hf_sample(self, row: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
-        layout = self.hf_layout()
-        return str(hf_field(row, "questionId", layout)), str(hf_field(row, "question", layout)), hf_answers(row, "answers", layout)
 
     def score_answer(self, parsed: str, answers: tuple[str, ...]) -> dict[str, float]:
         return {"anls": anls(parsed, list(answers))}

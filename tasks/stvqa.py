@@ -29,9 +29,8 @@ from tasks.vqa_base import (
     VqaTask,
     data_list,
     read_json,
-    require,
-    require_answers,
     require_folder,
+    rrc_samples,
 )
 
 LAYOUT = (
@@ -67,15 +66,7 @@ class StVqaTask(VqaTask):
         path = self.annotation_path
         entries = data_list(read_json(path, LAYOUT), path, LAYOUT)
         images = require_folder(self.data_dir / self.options.image_folder, LAYOUT)
-        return [
-            VqaSample(
-                id=str(require(entry, "question_id", path, index, LAYOUT)),
-                image=images / str(require(entry, "file_path", path, index, LAYOUT)),
-                question=str(require(entry, "question", path, index, LAYOUT)),
-                answers=require_answers(entry, "answers", path, index, LAYOUT),
-            )
-            for index, entry in enumerate(entries)
-        ]
+        return rrc_samples(entries, path, LAYOUT, "question_id", "file_path", images)
 
     def score_answer(self, parsed: str, answers: tuple[str, ...]) -> dict[str, float]:
         return {"anls": anls(parsed, list(answers))}

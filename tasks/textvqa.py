@@ -17,23 +17,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from bench.metrics import textvqa_accuracy
 from bench.task import MetricSpec, register_task
 from tasks.hf_parquet import HfLayout
 from tasks.vqa_base import (
     CONTAINMENT,
+    HF_SPLITS,
     VqaOptions,
     VqaSample,
     VqaTask,
     data_list,
-    hf_answers,
-    hf_field,
     read_json,
-    require,
-    require_answers,
     require_folder,
+    rrc_samples,
     vqa_profiles,
 )
 
@@ -41,7 +39,6 @@ LAYOUT = (
     'TextVQA_0.5.1_<split>.json with {"data": [{"question_id", "image_id", "question", "answers"}]} '
     "and images in train_images/<image_id>.jpg"
 )
-_HF_SPLITS = {"val": "validation", "train": "train"}
 
 
 @dataclass(frozen=True)
@@ -72,24 +69,10 @@ class TextVqaTask(VqaTask):
         path = self.annotation_path
         entries = data_list(read_json(path, LAYOUT), path, LAYOUT)
         images = require_folder(self.data_dir / self.options.image_folder, LAYOUT)
-        samples = []
-        for index, entry in enumerate(entries):
-            samples.append(
-                VqaSample(
-                    id=str(require(entry, "question_id", path, index, LAYOUT)),
-                    image=images / f"{require(entry, 'image_id', path, index, LAYOUT)}.jpg",
-                    question=str(require(entry, "question", path, index, LAYOUT)),
-                    answers=require_answers(entry, "answers", path, index, LAYOUT),
-                )
-            )
-        return samples
+        return rrc_samples(entries, path, LAYOUT, "question_id", "image_id", images, image_name="{}.jpg")
 
     def hf_layout(self) -> HfLayout:
-        return HfLayout("lmms-lab/textvqa", "data", _HF_SPLITS[self.options.split], ("question_id", "question", "answers"))
-
-    def hf_sample(self, row: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
-        layout = self.hf_layout()
-        return str(hf_field(row, "question_id", layout)), str(hf_field(row, "question", layout)), hf_answers(row, "answers", layout)
+        return HfLayout("lmms-lab/textvqa", "data", HF_SPLITS[self.options.split], ("question_id", "question", "answers"))
 
     def score_answer(self, parsed: str, answers: tuple[str, ...]) -> dict[str, float]:
         return {"accuracy": textvqa_accuracy(parsed, list(answers))}

@@ -50,6 +50,9 @@ class VqaOptions:
     image_cache: Path | None = None
 
 
+#: Split names of the official releases → those of the lmms-eval parquet copies.
+HF_SPLITS = {"val": "validation", "train": "train"}
+
 CONTAINMENT = MetricSpec(
     "containment_accuracy",
     "TextHarmony paper's 'Accuracy' (not the official metric): 1 if any reference answer occurs "
@@ -118,6 +121,8 @@ class VqaTask(Task):
     location_options = ("data_dir", "source", "hf_path", "image_cache", "image_folder", "annotation_file")
     #: Folder under the data root used when the ``data_dir`` option is not given.
     default_folder: ClassVar[str]
+    #: The parquet column holding the sample id (``hf_sample``).
+    hf_id_column: ClassVar[str] = "question_id"
     #: Samples once read (per task object: ``dataset_files`` needs them again).
     _loaded: list[VqaSample] | None = None
 
@@ -145,8 +150,12 @@ class VqaTask(Task):
         raise DatasetError(f"task {self.name!r} has no Hugging Face layout; use source=official")
 
     def hf_sample(self, row: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
-        """(id, question, answers) of one parquet row; tasks with an ``hf_layout`` define it."""
-        raise NotImplementedError(f"task {self.name!r} reads no parquet rows")
+        """(id, question, answers) of one parquet row: the columns ``hf_id_column``,
+        ``question`` and ``answers`` of the lmms-eval copies; tasks whose rows differ override
+        this or ``hf_entries``."""
+        layout = self.hf_layout()
+        question_id = str(hf_field(row, self.hf_id_column, layout))
+        return question_id, str(hf_field(row, "question", layout)), hf_answers(row, "answers", layout)
 
     def hf_entries(self, rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], tuple[str, str, tuple[str, ...]]]]:
         """The rows that become samples, each with its (id, question, answers)."""
@@ -234,6 +243,22 @@ def data_list(content: Any, path: Path, layout: str) -> list[Any]:
     if not isinstance(entries, list):
         raise DatasetError(f"{path} has no 'data' list; expected {layout}")
     return entries
+
+
+def rrc_samples(
+    entries: Sequence[Any], path: Path, layout: str, id_field: str, image_field: str, images: Path, image_name: str = "{}"
+) -> list[VqaSample]:
+    """Samples from a ``"data"`` list whose entries carry ``id_field``, ``question``,
+    ``answers`` and ``image_field``; the image is ``images / image_name.format(<image_field>)``."""
+    return [
+        VqaSample(
+            id=str(require(entry, id_field, path, index, layout)),
+            image=images / image_name.format(require(entry, image_field, path, index, layout)),
+            question=str(require(entry, "question", path, index, layout)),
+            answers=require_answers(entry, "answers", path, index, layout),
+        )
+        for index, entry in enumerate(entries)
+    ]
 
 
 def require(record: Any, field: str, path: Path, index: int | str, layout: str) -> Any:

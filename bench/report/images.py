@@ -11,6 +11,8 @@ from typing import Sequence
 
 from PIL import Image, ImageDraw, UnidentifiedImageError
 
+from bench.images import open_image
+
 logger = logging.getLogger(__name__)
 
 THUMBNAIL_SIDE = 256
@@ -24,7 +26,7 @@ def thumbnail_uri(source: Path | Image.Image, max_side: int = THUMBNAIL_SIDE,
     (pixel coordinates of the original, each with a colour) drawn on it; ``None`` when the file
     is missing or unreadable."""
     try:
-        image = _open(source)
+        image = open_image(source)
     except (OSError, UnidentifiedImageError) as error:
         logger.debug("cannot embed %s: %s", source, error)
         return None
@@ -38,11 +40,3 @@ def thumbnail_uri(source: Path | Image.Image, max_side: int = THUMBNAIL_SIDE,
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=JPEG_QUALITY, optimize=True)
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _open(source: Path | Image.Image) -> Image.Image:
-    if isinstance(source, Image.Image):
-        return source.convert("RGB")
-    with Image.open(source) as image:
-        image.load()
-        return image.convert("RGB")

@@ -3,16 +3,11 @@ adapter called directly may still receive a path."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PIL import Image
 
+from bench.images import open_image
 
-def open_image(source: Image.Image | Path, mode: str = "RGB") -> Image.Image:
-    if isinstance(source, Image.Image):
-        return source.convert(mode)
-    with Image.open(source) as image:
-        return image.convert(mode)
+__all__ = ["open_image", "resized"]
 
 
 def resized(image: Image.Image, size: tuple[int, int]) -> Image.Image:

@@ -12,7 +12,8 @@ from bench.adapter import ADAPTERS
 from bench.options import OptionError
 from bench.types import AnswerRequest
 from model_adapters.common.folders import ModelFolderError, RemoteCodeNotTrusted
-from model_adapters.hf_vlm import chat_content, prompt_parts
+from model_adapters.common.prompts import prompt_parts
+from model_adapters.hf_vlm import chat_content
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
