@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--task-args", action="append", default=[], metavar="TASK:k=v,...",
                             help="options for one task, e.g. mario-eval:num_images=1 (repeatable)")
     run_parser.add_argument("--limit", type=_positive_int, help="only the first N samples of each task")
-    run_parser.add_argument("--run-dir", type=Path, help="run folder (default: results/runs/<model>-<fingerprint>)")
+    run_parser.add_argument("--run-dir", type=Path, help="run folder (default: <results-dir>/<model>-<hash of options, checkpoint, seed>)")
     run_parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_ROOT, help="where run folders go")
     run_parser.add_argument("--batch-size", type=_positive_int, help="requests per model call (default: the adapter's)")
     run_parser.add_argument("--seed", type=int, default=0, help="run seed; each sample's seed derives from it")
@@ -202,7 +202,8 @@ def _run_command(args: argparse.Namespace) -> int:
         outcomes.append(outcome)
         _print_summary(outcome, time.perf_counter() - started)
     if outcomes:
-        from bench.report.leaderboard import leaderboard, load_run, render
+        from bench.report.leaderboard import leaderboard, render
+        from bench.report.runs import load_run
 
         frame = leaderboard([load_run(o.run_dir) for o in outcomes])
         print()

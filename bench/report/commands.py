@@ -18,15 +18,15 @@ from bench.report.published import load_paper, paper_frame, paper_notes
 from bench.report.runs import find_runs, load_run, load_runs
 from bench.report.tables import html_table, render_strings
 from bench.report.trend import render_trend, trend_frame
+from bench.runner import DEFAULT_RESULTS_ROOT
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_RUNS = Path("results/runs")
 FORMATS = ["md", "csv", "latex", "html"]
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runs", nargs="*", type=Path, help=f"run folders or folders of runs (default: {DEFAULT_RUNS})")
+    parser.add_argument("runs", nargs="*", type=Path, help=f"run folders or folders of runs (default: {DEFAULT_RESULTS_ROOT})")
     parser.add_argument("--format", choices=FORMATS, default="md", help="table format (html: a complete page)")
     parser.add_argument("--output", type=Path, help="write the table to a file instead of printing it")
     parser.add_argument("--all-metrics", action="store_true", help="every metric, not only each task's headline")
@@ -48,7 +48,7 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
 def report_command(args: argparse.Namespace) -> int:
     if args.paper:
         return _paper_report(args)
-    runs = load_runs(args.runs or [DEFAULT_RUNS])
+    runs = load_runs(args.runs or [DEFAULT_RESULTS_ROOT])
     if args.trend:
         frame = trend_frame(runs, args.step_option, all_metrics=args.all_metrics or bool(args.columns))
         frame = select_columns(frame, _patterns(args.columns)) if args.columns else frame
@@ -71,8 +71,8 @@ def report_command(args: argparse.Namespace) -> int:
 
 def _paper_report(args: argparse.Namespace) -> int:
     paper = load_paper(args.paper, args.published_dir)
-    paths = args.runs or [DEFAULT_RUNS]
-    runs = [load_run(path) for path in find_runs(paths)] if args.runs or DEFAULT_RUNS.is_dir() else []
+    paths = args.runs or [DEFAULT_RESULTS_ROOT]
+    runs = [load_run(path) for path in find_runs(paths)] if args.runs or DEFAULT_RESULTS_ROOT.is_dir() else []
     if not runs:
         logger.warning("no runs found in %s: showing the published numbers alone", ", ".join(map(str, paths)))
     frame = paper_frame(paper, runs, args.paper_model, args.digits)
