@@ -6,8 +6,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from bench.stats import bootstrap_counts, percentile_interval, resampled_means
-from bench.store import PredictionRecord
+from bench.records import PredictionRecord
+from bench.stats import bootstrap_means, percentile_interval
 from bench.task import MetricSpec, Task
 
 
@@ -24,11 +24,12 @@ def aggregate(task: Task, records: Sequence[PredictionRecord]) -> dict[str, Any]
         return summary
     names = [metric.name for metric in task.metrics]
     misses = task.miss_scores()
-    values = np.array(
-        [[float(record.scores.get(name, misses[name])) for name in names] for record in records], dtype=np.float64
-    )
+    values = np.empty((n, len(names)), dtype=np.float64)
+    for row, record in enumerate(records):
+        scores = record.scores
+        values[row] = [scores.get(name, misses[name]) for name in names]
     means = values.mean(axis=0)
-    resampled = resampled_means(values, bootstrap_counts(n))
+    resampled = bootstrap_means(values)
     for index, metric in enumerate(task.metrics):
         summary["metrics"][metric.name] = _entry(metric, float(means[index]), resampled[:, index])
     if task.derived:

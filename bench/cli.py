@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -13,8 +14,11 @@ from typing import Sequence
 from bench.adapter import ADAPTERS
 from bench.context import TaskContext, default_data_root
 from bench.options import OptionError, parse_key_values
+from bench.faults import FAULT_EXIT_CODE, HarnessFault
 from bench.registry import UnknownNameError
+from bench.run_lock import LOCKED_EXIT_CODE, RunLockedError
 from bench.runner import DEFAULT_RESULTS_ROOT, IncompatibleTaskError, RunConfig, RunOutcome, SampleFailure, run
+from bench.store import CorruptStoreError, StoreFormatError
 from bench.task import TASKS, DatasetError
 
 logger = logging.getLogger("thbench")
@@ -29,23 +33,47 @@ CONVERTERS = {
 }
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what Slurm and Kubernetes send before preemption), handled like Ctrl-C."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit codes: 0 done, 1 a significant regression (compare), 2 a usage or input error,
+    4 a storage or harness fault, 75 the run folder is in use, 130 interrupted (SIGINT),
+    143 terminated (SIGTERM)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return args.handler(args)
-    except (UnknownNameError, IncompatibleTaskError, OptionError, DatasetError, OSError, SampleFailure, ValueError, ImportError) as error:
+    except RunLockedError as error:
+        logger.error("%s", error)
+        return LOCKED_EXIT_CODE
+    except HarnessFault as error:
+        logger.error("%s", error)
+        return FAULT_EXIT_CODE
+    except (UnknownNameError, IncompatibleTaskError, OptionError, DatasetError, OSError, SampleFailure, ValueError,
+            ImportError, StoreFormatError, CorruptStoreError) as error:
         # Expected failures (a missing file, a wrong option, an optional package not installed)
         # end in one line that says what to do; anything else keeps its traceback.
         logger.error("%s", error)
         return 2
+    except Terminated:
+        logger.error("terminated; finished batches are saved, the same command resumes the run")
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         logger.error("interrupted; finished batches are saved, the same command resumes the run")
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,6 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
     convert_parser.add_argument("what", choices=sorted(CONVERTERS))
     convert_parser.add_argument("arguments", nargs=argparse.REMAINDER, help="the converter's own arguments (see `thbench convert WHAT --help`)")
     convert_parser.set_defaults(handler=_convert_command)
+
+    samples_parser = commands.add_parser("samples", help="one row per sample of a run's current records (JSON Lines or CSV)")
+    samples_parser.add_argument("run_dir", type=Path, help="a run folder (results/runs/<run>)")
+    samples_parser.add_argument("--task", required=True, help="task, or the label a report shows for one of its configurations")
+    samples_parser.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    samples_parser.add_argument("--output", type=Path, help="write here instead of standard output")
+    samples_parser.set_defaults(handler=_samples_command)
 
     score_parser = commands.add_parser("score", help="score predictions made elsewhere")
     score_parser.add_argument("--task", required=True)
@@ -196,6 +231,7 @@ def _run_command(args: argparse.Namespace) -> int:
             fail_fast=args.fail_fast,
             retry_errors=args.retry_errors,
             progress=not args.no_progress,
+            command=" ".join(["thbench", *sys.argv[1:]]),
         )
         started = time.perf_counter()
         outcome = run(config)
@@ -219,7 +255,7 @@ def _print_summary(outcome: RunOutcome, seconds: float) -> None:
         scale = 100.0 if entry.get("percent") else 1.0
         value = f"{entry['value'] * scale:.1f}" if entry else "n/a"
         print(
-            f"{outcome.model} · {task.task}: {primary} {value}  n={summary['n']} errors={summary['errors']}  "
+            f"{outcome.model} · {task.label or task.task}: {primary} {value}  n={summary['n']} errors={summary['errors']}  "
             f"computed={task.computed} reused={task.reused} rescored={task.rescored}"
         )
         for name, entry in (summary.get("set_metrics") or {}).items():
@@ -265,6 +301,17 @@ def _convert_command(args: argparse.Namespace) -> int:
     import importlib
 
     return importlib.import_module(CONVERTERS[args.what]).convert_main(args.arguments)
+
+
+def _samples_command(args: argparse.Namespace) -> int:
+    from bench.report.sample_rows import write_sample_rows
+
+    if args.output is None:
+        write_sample_rows(args.run_dir, args.task, args.format, sys.stdout)
+        return 0
+    with args.output.open("w", encoding="utf-8", newline="") as stream:
+        write_sample_rows(args.run_dir, args.task, args.format, stream)
+    return 0
 
 
 def _score_command(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from bench.ocr.base import OCR_ENGINES, OcrEngine
+from bench.ocr.base import OCR_ENGINES, OcrEngine, describe_engine
 from bench.options import build_options
 
 DATA_ENV = "THBENCH_DATA"
@@ -36,7 +36,16 @@ class TaskContext:
 
     def ocr(self) -> OcrEngine:
         if self._ocr is None:
-            engine_type = OCR_ENGINES.get(self.ocr_engine)
-            options = build_options(engine_type.Options, self.ocr_options, owner=f"OCR engine {self.ocr_engine!r}")
+            engine_type, options = self._ocr_settings()
             self._ocr = engine_type(options)
         return self._ocr
+
+    def ocr_description(self) -> dict[str, Any]:
+        """The engine's ``describe()`` without building it where the engine allows (see
+        ``describe_engine``), so that fingerprinting a finished run builds no OCR engine."""
+        engine_type, options = self._ocr_settings()
+        return describe_engine(engine_type, options, self._ocr, self.ocr)
+
+    def _ocr_settings(self) -> tuple[type[OcrEngine], Any]:
+        engine_type = OCR_ENGINES.get(self.ocr_engine)
+        return engine_type, build_options(engine_type.Options, self.ocr_options, owner=f"OCR engine {self.ocr_engine!r}")

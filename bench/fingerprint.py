@@ -17,9 +17,12 @@ from typing import Any, Iterable
 _EDGE_BYTES = 1 << 20
 
 
+#: One encoder for every hash: building one per call costs more than the encoding itself.
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False).encode
+
+
 def stable_hash(payload: Any, length: int = 16) -> str:
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+    return hashlib.sha256(_CANONICAL_JSON(payload).encode("utf-8")).hexdigest()[:length]
 
 
 def file_signature(path: Path) -> str:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Union
+
 from PIL import Image
 
-from bench.types import ImageSource
+#: A file to open or an image already in memory.
+ImageSource = Union[Path, Image.Image]
 
 
 def open_image(source: ImageSource, mode: str = "RGB") -> Image.Image:

@@ -1,6 +1,6 @@
 """Scoring predictions that another tool produced, with thbench's metrics.
 
-Accepts thbench's own ``predictions/<task>.jsonl`` as well as a minimal format, one JSON object
+Accepts thbench's own record files (``predictions/<task>/<writer>.jsonl``) as well as a minimal format, one JSON object
 per line: ``{"id": "<sample id>", "output": "<text>"}`` for answer tasks, or
 ``{"id": ..., "images": ["a.png", ...]}`` (paths relative to the predictions file, or to the run
 folder for thbench's own files). A sample with no prediction counts as a miss, as in the
@@ -36,8 +36,14 @@ def read_prediction_lines(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def _image_root(path: Path) -> Path:
-    """thbench's own files store image paths relative to the run folder."""
-    return path.parent.parent if path.parent.name == "predictions" else path.parent
+    """thbench's own record files (``predictions/<task>/<writer>.jsonl``, or
+    ``predictions/<task>.jsonl`` in folders of the earlier layout) store image paths relative
+    to the run folder."""
+    if path.parent.name == "predictions":
+        return path.parent.parent
+    if path.parent.parent.name == "predictions":
+        return path.parent.parent.parent
+    return path.parent
 
 
 def score_predictions(task: Task, path: Path, output: Path | None = None) -> dict[str, Any]:

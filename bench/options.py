@@ -22,6 +22,33 @@ class OptionError(ValueError):
     pass
 
 
+#: What an option changes, besides what is asked of the model (the default):
+#: ``scoring`` only how outputs are scored (a change re-scores stored outputs),
+#: ``location`` only where the data lies or which part is read (left out of sample keys),
+#: ``set_metric`` only set-level metrics such as FID (a change recomputes those alone).
+OptionRole = typing.Literal["scoring", "location", "set_metric"]
+OPTION_ROLES: tuple[str, ...] = typing.get_args(OptionRole)
+
+
+def option(default: Any = dataclasses.MISSING, *, role: OptionRole,
+           default_factory: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field that declares its role where it is defined, so that a renamed option
+    can never leave a stale name in a list elsewhere."""
+    if role not in OPTION_ROLES:
+        raise ValueError(f"option role must be one of {', '.join(OPTION_ROLES)}, got {role!r}")
+    return dataclasses.field(default=default, default_factory=default_factory, metadata={"role": role})
+
+
+def option_roles(options_type: type) -> dict[str, tuple[str, ...]]:
+    """Field names per role, in field order, as declared with :func:`option`."""
+    roles: dict[str, list[str]] = {role: [] for role in OPTION_ROLES}
+    for f in dataclasses.fields(options_type):
+        role = f.metadata.get("role")
+        if role is not None:
+            roles[role].append(f.name)
+    return {role: tuple(names) for role, names in roles.items()}
+
+
 @dataclasses.dataclass(frozen=True)
 class NoOptions:
     pass

@@ -1,48 +1,60 @@
-"""Runs tasks against a model adapter: batches, seeds, resumes, survives bad samples.
+"""Runs tasks against a model adapter: the bookkeeping around the planner and the executor.
 
-For every sample the runner decides between three paths: reuse (a stored record with the same
-request and scoring fingerprints), rescore (same request, different scoring: the stored output
-is scored again without a model call), or compute. Records are appended after each batch, so an
-interrupted run loses at most one batch.
+Per task: load the samples, build each request and its fingerprint once, ask the planner what
+to reuse, rescore and compute, let the executor do it batch by batch while this process's
+record writer appends the results, then aggregate from exactly the records of this task
+configuration. Around it: the folder's lock, this invocation's own record, the merged manifest
+and the scores of every configuration the folder holds.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import getpass
 import hashlib
 import logging
-import time
+import os
+import socket
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from PIL import Image
 from tqdm import tqdm
 
 from bench.adapter import ADAPTERS, ModelAdapter
 from bench.aggregate import aggregate
+from bench.configurations import configuration_id, configuration_labels
 from bench.context import TaskContext
-from bench.environment import environment
+from bench.environment import device_description, environment, thbench_version, worktree_dirty
+from bench.executor import Executor, SampleFailure
+from bench.faults import HarnessFault
 from bench.fingerprint import file_signature, path_signature, stable_hash
-from bench.images import open_image
+from bench.manifest import LEGACY_INVOCATION, legacy_invocation, merged_manifest
 from bench.options import options_as_dict
+from bench.planner import Plan, PlannedSample, make_plan
+from bench.records import RECORD_FORMAT, PredictionRecord
+from bench.run_lock import RunLock
 from bench.seeding import sample_seed
-from bench.store import PredictionRecord, RunStore, SampleError
-from bench.task import TASKS, DatasetError, Sample, Task
-from bench.types import EditImageRequest, AnswerRequest, Request, RequestKind, Response
+from bench.store import RecordWriter, RunStore, TaskRecords, new_writer_id
+from bench.task import TASKS, DatasetError, Task
+from bench.types import Request
+
+__all__ = ["RunConfig", "RunOutcome", "TaskOutcome", "IncompatibleTaskError", "SampleFailure", "HarnessFault",
+           "DEFAULT_RESULTS_ROOT", "run", "check_compatible", "default_run_dir"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_RESULTS_ROOT = Path("results/runs")
+#: Compact a task's record files when superseded lines outnumber current records, or when
+#: this many files have accumulated (every invocation starts its own).
+COMPACT_AT_FILES = 16
 
 
 class IncompatibleTaskError(ValueError):
     pass
-
-
-class SampleFailure(RuntimeError):
-    """Raised under ``--fail-fast`` when a sample fails; carries the sample's identity."""
 
 
 @dataclass
@@ -60,6 +72,8 @@ class RunConfig:
     fail_fast: bool = False
     retry_errors: bool = False
     progress: bool = True
+    #: The command line, for the invocation record (default: this process's argv).
+    command: str | None = None
 
 
 @dataclass
@@ -70,6 +84,9 @@ class TaskOutcome:
     computed: int = 0
     reused: int = 0
     rescored: int = 0
+    #: The configuration's label in scores.json and reports (the task name unless the folder
+    #: holds several configurations of the task).
+    label: str = ""
 
 
 @dataclass
@@ -110,54 +127,72 @@ def run(config: RunConfig) -> RunOutcome:
         config.results_root, config.model, adapter_fingerprint, config.seed, config.context.prompt_profile
     )
     store = RunStore(run_dir)
-    session = _RunSession(config, adapter, adapter_fingerprint, context, store)
-    return session.execute(tasks)
+    store.check_format()
+    lock = RunLock(run_dir, command=config.command)
+    with lock:
+        session = _RunSession(config, adapter, adapter_fingerprint, context, store, sole_writer=lock.fresh)
+        return session.execute(tasks)
 
 
 class _RunSession:
-    def __init__(self, config: RunConfig, adapter: ModelAdapter, adapter_fingerprint: str, context: TaskContext, store: RunStore) -> None:
+    def __init__(self, config: RunConfig, adapter: ModelAdapter, adapter_fingerprint: str, context: TaskContext,
+                 store: RunStore, sole_writer: bool) -> None:
         self.config = config
         self.adapter = adapter
         self.adapter_fingerprint = adapter_fingerprint
         self.context = context
         self.store = store
+        self.sole_writer = sole_writer
         self.batch_size = max(1, config.batch_size or adapter.default_batch_size)
         self.adapter_loaded = False
+        self.writer_id = new_writer_id()
         self._signatures: dict[Path, str | None] = {}
 
     def execute(self, tasks: Sequence[Task]) -> RunOutcome:
-        manifest = self._start_manifest(tasks)
-        outcomes = []
+        if self.sole_writer:
+            removed = self.store.remove_stale_temporaries()
+            if removed:
+                logger.info("removed %d temporary files left by an interrupted run", removed)
+        self.store.mark_format(thbench_version())
+        self._keep_legacy_manifest()
+        invocation = self._start_invocation(tasks)
+        writer = self.store.open_writer(self.writer_id)
+        outcomes: list[TaskOutcome] = []
         try:
             for task in tasks:
-                outcome = self._run_task(task)
+                outcome = self._run_task(task, writer)
                 outcomes.append(outcome)
-                self._record_task(manifest, task, outcome)
-        except BaseException:
-            manifest["status"] = "interrupted"
-            manifest["finished_at"] = _now()
-            self.store.write_manifest(manifest)
+                invocation["tasks"][task.name] = self._task_entry(task, outcome)
+                self._write_invocation(invocation)
+        except BaseException as error:
+            writer.close()
+            invocation["status"] = "failed" if isinstance(error, HarnessFault) else "interrupted"
+            invocation["error"] = f"{type(error).__name__}: {error}"
+            self._finish(invocation)
             raise
-        manifest["status"] = "complete"
-        manifest["finished_at"] = _now()
-        if self.adapter_loaded:
-            manifest["adapter"]["runtime"] = self.adapter.describe()
-        self.store.write_manifest(manifest)
+        writer.close()
+        invocation["status"] = "complete"
+        self._finish(invocation)
         return RunOutcome(self.store.run_dir, self.config.model, outcomes)
 
-    # -- manifest ----------------------------------------------------------------------------
-    def _start_manifest(self, tasks: Sequence[Task]) -> dict[str, Any]:
-        previous = self.store.read_manifest()
-        if previous and previous.get("adapter", {}).get("fingerprint") not in (None, self.adapter_fingerprint):
-            logger.warning(
-                "%s holds a run of another model configuration; samples are recomputed where fingerprints differ",
-                self.store.run_dir,
-            )
-        manifest = {
-            "run_id": self.store.run_dir.name,
-            "status": "running",
+    # -- invocation record and manifest --------------------------------------------------------
+    def _keep_legacy_manifest(self) -> None:
+        """A folder from before invocation records keeps its manifest as one invocation."""
+        if self.store.invocations_dir.is_dir() or not self.store.manifest_path.is_file():
+            return
+        self.store.write_invocation(LEGACY_INVOCATION, legacy_invocation(self.store.read_manifest()))
+
+    def _start_invocation(self, tasks: Sequence[Task]) -> dict[str, Any]:
+        invocation = {
+            "invocation": self.writer_id,
+            "format": f"{RECORD_FORMAT[0]}.{RECORD_FORMAT[1]}",
+            "command": self.config.command if self.config.command is not None else " ".join(sys.argv),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "user": _user(),
             "started_at": _now(),
             "finished_at": None,
+            "status": "running",
             "environment": environment(),
             "adapter": {
                 "name": self.adapter.name,
@@ -170,16 +205,31 @@ class _RunSession:
             "limit": self.config.limit,
             "image_format": self.context.image_format,
             "data_root": str(self.context.data_root.resolve()),
-            "tasks": previous.get("tasks", {}),
-            "history": previous.get("history", []),
+            "requested_tasks": [task.name for task in tasks],
+            "tasks": {},
         }
-        manifest["history"].append({"started_at": manifest["started_at"], "tasks": [task.name for task in tasks], "limit": self.config.limit})
-        self.store.write_manifest(manifest)
-        return manifest
+        self._write_invocation(invocation)
+        return invocation
 
-    def _record_task(self, manifest: dict[str, Any], task: Task, outcome: TaskOutcome) -> None:
-        entry = {
+    def _write_invocation(self, invocation: dict[str, Any]) -> None:
+        if self.adapter_loaded:
+            invocation["adapter"]["runtime"] = self.adapter.describe()
+        self.store.write_invocation(self.writer_id, invocation)
+
+    def _finish(self, invocation: dict[str, Any]) -> None:
+        invocation["finished_at"] = _now()
+        if self.adapter_loaded:
+            # Worth their cost only when a model ran: the device it ran on, local source edits.
+            invocation["environment"]["device"] = device_description()
+            invocation["environment"]["git_dirty"] = worktree_dirty()
+        self._write_invocation(invocation)
+        self.store.write_manifest(merged_manifest(self.store.run_dir.name, self.store.read_invocations()))
+
+    def _task_entry(self, task: Task, outcome: TaskOutcome) -> dict[str, Any]:
+        return {
             "kind": task.kind.value,
+            "configuration": outcome.summary["configuration"]["id"],
+            "label": outcome.label,
             "config": task.describe(),
             "dataset_fingerprint": outcome.dataset_fingerprint,
             "scoring": task.scoring_identity(),
@@ -192,107 +242,98 @@ class _RunSession:
             },
             "finished_at": _now(),
         }
-        manifest["tasks"][task.name] = entry
-        if self.adapter_loaded:
-            manifest["adapter"]["runtime"] = self.adapter.describe()
-        self.store.write_manifest(manifest)
-        scores = self.store.read_scores() or {"tasks": {}}
-        scores["run_id"] = self.store.run_dir.name
-        scores["model"] = self.adapter.name
-        scores["adapter_fingerprint"] = self.adapter_fingerprint
-        scores["tasks"][task.name] = outcome.summary
-        self.store.write_scores(scores)
 
     # -- one task ----------------------------------------------------------------------------
-    def _run_task(self, task: Task) -> TaskOutcome:
+    def _run_task(self, task: Task, writer: RecordWriter) -> TaskOutcome:
         all_samples = list(task.load_samples())
-        _check_unique_keys(task, all_samples)
         samples = all_samples if self.config.limit is None else all_samples[: self.config.limit]
+        planned = self._prepare(task, all_samples, samples)
         scoring_fingerprint = stable_hash(task.scoring_identity())
-        stored = self.store.read_predictions(task.name)
-        outcome = TaskOutcome(task.name, {}, task.dataset_fingerprint())
-        plans, to_rescore, records = self._plan(task, samples, stored, scoring_fingerprint)
-        outcome.reused = len(records)
-
-        if to_rescore:
-            rescored = self._rescore_all(task, to_rescore, scoring_fingerprint, plans)
-            records.update((record.key, record) for record in rescored)
-            outcome.rescored = len(rescored)
-
-        if plans:
-            self._ensure_adapter_loaded()
-            bar = tqdm(total=len(plans), desc=task.name, unit="sample", disable=not self.config.progress, dynamic_ncols=True)
-            try:
-                for start in range(0, len(plans), self.batch_size):
-                    batch = plans[start : start + self.batch_size]
-                    new_records = self._run_batch(task, batch, scoring_fingerprint)
-                    self.store.append_predictions(task.name, new_records)
-                    records.update((record.key, record) for record in new_records)
-                    bar.update(len(batch))
-            finally:
-                bar.close()
-            outcome.computed = len(plans)
-
-        if plans or to_rescore:
-            self.store.compact_predictions(task.name)
-        ordered = [records[task.sample_key(sample)] for sample in samples]
-        outcome.summary = aggregate(task, ordered)
-        outcome.summary["samples_total"] = len(all_samples)
-        outcome.summary["limit"] = self.config.limit
-        self._add_set_metrics(task, samples, ordered, outcome.summary)
+        stored = self.store.read_records(task.name)
+        plan = make_plan(planned, stored.by_slot, scoring_fingerprint, self.config.retry_errors)
+        outcome = TaskOutcome(task.name, {}, task.dataset_fingerprint(), reused=len(plan.reuse))
+        executor = Executor(task, self.adapter, self.store, self.writer_id, self.context.image_format,
+                            scoring_fingerprint, self.config.fail_fast)
+        records = dict(plan.reuse)
+        written = self._rescore(task, plan, executor, writer, records, outcome)
+        written += self._compute(task, plan, stored, executor, writer, records, outcome)
+        if written:
+            writer.sync()
+        # Records that replaced a stored one of their slot (rescored, retried) leave it behind.
+        replaced = outcome.rescored + sum(p.slot in stored.by_slot for p in plan.compute)
+        self._maybe_compact(task, stored, written, replaced)
+        ordered = [records[item.key] for item in planned]
+        outcome.summary = self._summarise(task, samples, planned, ordered, all_samples, outcome.dataset_fingerprint)
+        outcome.label = self._write_scores(task, outcome.summary)
         return outcome
 
-    def _plan(self, task: Task, samples: Sequence[Sample], stored: dict[str, PredictionRecord], scoring_fingerprint: str):
-        """Sort samples into: to compute, to score again from the stored output, to reuse."""
-        plans: list[_Planned] = []
-        to_rescore: list[tuple[_Planned, PredictionRecord]] = []
-        records: dict[str, PredictionRecord] = {}
-        for sample in samples:
-            key = task.sample_key(sample)
+    def _prepare(self, task: Task, all_samples: Sequence[Any], samples: Sequence[Any]) -> list[PlannedSample]:
+        """Each sample's key, request (with its seed) and request fingerprint, computed once."""
+        keys = [task.sample_key(sample) for sample in all_samples]
+        if len(set(keys)) != len(keys):
+            _refuse_duplicates(task, all_samples, keys)
+        planned = []
+        for sample, key in zip(samples, keys):
             request = task.build_request(sample, key)
-            request = dataclasses.replace(request, seed=sample_seed(self.config.seed, key))
-            planned = _Planned(sample, key, request, self._request_fingerprint(request))
-            previous = stored.get(key)
-            if previous is None or previous.request_fingerprint != planned.request_fingerprint:
-                plans.append(planned)
-            elif previous.error is not None and previous.error.stage != "score":
-                if self.config.retry_errors:
-                    plans.append(planned)
-                else:
-                    records[key] = previous
-            elif previous.error is not None or previous.scoring_fingerprint != scoring_fingerprint:
-                to_rescore.append((planned, previous))
-            else:
-                records[key] = previous
-        return plans, to_rescore, records
+            request = request.with_seed(sample_seed(self.config.seed, key))
+            planned.append(PlannedSample(sample, key, request, self._request_fingerprint(request)))
+        return planned
 
-    def _rescore_all(self, task: Task, to_rescore: list, scoring_fingerprint: str, plans: list["_Planned"]) -> list[PredictionRecord]:
+    def _rescore(self, task: Task, plan: Plan, executor: Executor, writer: RecordWriter,
+                 records: dict[str, PredictionRecord], outcome: TaskOutcome) -> int:
         """Score stored outputs again; a sample whose stored images are gone is recomputed."""
+        if not plan.rescore:
+            return 0
         rescored = []
-        bar = tqdm(total=len(to_rescore), desc=f"{task.name} (rescoring)", unit="sample", disable=not self.config.progress, dynamic_ncols=True)
-        try:
-            for planned, previous in to_rescore:
+        with self._bar(len(plan.rescore), f"{task.name} (rescoring)") as bar:
+            for planned, previous in plan.rescore:
                 if not all((self.store.run_dir / path).is_file() for path in previous.images):
-                    plans.append(planned)
+                    plan.compute.append(planned)
                 else:
-                    rescored.append(self._rescore(task, planned, previous, scoring_fingerprint))
+                    rescored.append(executor.rescore(planned, previous))
                 bar.update(1)
-        finally:
-            bar.close()
-        self.store.append_predictions(task.name, rescored)
-        return rescored
+        writer.append(task.name, rescored)
+        records.update((record.key, record) for record in rescored)
+        outcome.rescored = len(rescored)
+        return len(rescored)
 
+    def _compute(self, task: Task, plan: Plan, stored: TaskRecords, executor: Executor, writer: RecordWriter,
+                 records: dict[str, PredictionRecord], outcome: TaskOutcome) -> int:
+        if not plan.compute:
+            return 0
+        self._ensure_adapter_loaded()
+        revisions = {p.slot: stored.by_slot[p.slot].rev + 1 for p in plan.compute if p.slot in stored.by_slot}
+        with self._bar(len(plan.compute), task.name) as bar:
+            for start in range(0, len(plan.compute), self.batch_size):
+                batch = plan.compute[start : start + self.batch_size]
+                new_records = executor.run_batch(batch, revisions)
+                writer.append(task.name, new_records)
+                records.update((record.key, record) for record in new_records)
+                bar.update(len(batch))
+        outcome.computed = len(plan.compute)
+        return len(plan.compute)
+
+    def _maybe_compact(self, task: Task, stored: TaskRecords, written: int, replaced: int) -> None:
+        """Only a sole writer may merge files; it does so when superseded lines outnumber the
+        current ones or files pile up, never on every run."""
+        if not self.sole_writer:
+            return
+        superseded = stored.lines - len(stored.by_slot) + replaced
+        current = len(stored.by_slot) + written - replaced
+        files = len(stored.files) + (1 if written else 0)
+        if superseded > max(current, 64) or files >= COMPACT_AT_FILES:
+            self.store.compact(task.name, self.writer_id)
+
+    def _bar(self, total: int, description: str) -> tqdm:
+        return tqdm(total=total, desc=description, unit="sample", disable=not self.config.progress, dynamic_ncols=True)
+
+    # -- fingerprints ------------------------------------------------------------------------
     def _request_fingerprint(self, request: Request) -> str:
         """Everything that reaches the model: the request's fields, the content of its input
         files, and for image outputs the format they are stored and scored in."""
-        fields = {
-            f.name: getattr(request, f.name)
-            for f in dataclasses.fields(request)
-            if f.name not in ("images", "image", "mask", "key")
-        }
-        inputs = [self._input_signature(source) for source in _input_sources(request)]
-        image_format = None if request.kind is RequestKind.ANSWER else self.context.image_format
-        return stable_hash([self.adapter_fingerprint, fields, inputs, image_format])
+        inputs = [self._input_signature(source) for source in request.input_sources()]
+        image_format = self.context.image_format if request.produces_images else None
+        return stable_hash([self.adapter_fingerprint, request.fingerprint_fields(), inputs, image_format])
 
     def _input_signature(self, source: Path | Image.Image) -> str | None:
         if isinstance(source, Image.Image):
@@ -301,7 +342,39 @@ class _RunSession:
             self._signatures[source] = file_signature(source) if source.is_file() else None
         return self._signatures[source]
 
-    def _add_set_metrics(self, task: Task, samples: Sequence[Sample], ordered: Sequence[PredictionRecord], summary: dict[str, Any]) -> None:
+    # -- aggregation -------------------------------------------------------------------------
+    def _summarise(self, task: Task, samples: Sequence[Any], planned: Sequence[PlannedSample],
+                   ordered: Sequence[PredictionRecord], all_samples: Sequence[Any], dataset_fingerprint: str) -> dict[str, Any]:
+        """Scores of this configuration, from its records alone; the bootstrap is skipped when
+        the records are those the stored summary was computed from."""
+        identity_options = task.identity()["options"]
+        config_id = configuration_id(task.name, identity_options, dataset_fingerprint, self.config.limit)
+        records_fingerprint = _records_fingerprint(ordered)
+        previous = (self.store.read_scores().get("configurations") or {}).get(config_id) or {}
+        if previous.get("configuration", {}).get("records_fingerprint") == records_fingerprint and "metrics" in previous:
+            summary = {k: v for k, v in previous.items() if k not in ("configuration", "set_metrics", "set_metrics_fingerprint")}
+        else:
+            summary = aggregate(task, ordered)
+        summary["samples_total"] = len(all_samples)
+        summary["limit"] = self.config.limit
+        self._add_set_metrics(task, samples, ordered, summary, previous)
+        self.store.write_selection(task.name, config_id, [item.slot for item in planned])
+        summary["configuration"] = {
+            "id": config_id,
+            "task": task.name,
+            "kind": task.kind.value,
+            "identity_options": identity_options,
+            "config": task.describe(),
+            "dataset_fingerprint": dataset_fingerprint,
+            "data_root": str(self.context.data_root.resolve()),
+            "limit": self.config.limit,
+            "scoring": task.scoring_identity(),
+            "records_fingerprint": records_fingerprint,
+        }
+        return summary
+
+    def _add_set_metrics(self, task: Task, samples: Sequence[Any], ordered: Sequence[PredictionRecord],
+                         summary: dict[str, Any], previous: dict[str, Any]) -> None:
         """Set-level metrics (FID over thousands of images) are recomputed only when an output
         or a setting they depend on changed."""
         fingerprint = stable_hash([
@@ -310,7 +383,6 @@ class _RunSession:
              for name, path in (("fid_weights", self.context.fid_weights), ("clip_model", self.context.clip_model))},
             [(record.key, record.request_fingerprint, record.images) for record in ordered],
         ])
-        previous = (self.store.read_scores().get("tasks") or {}).get(task.name) or {}
         if previous.get("set_metrics_fingerprint") == fingerprint and "set_metrics" in previous:
             set_metrics = previous["set_metrics"]
         else:
@@ -319,166 +391,79 @@ class _RunSession:
             summary["set_metrics"] = set_metrics
             summary["set_metrics_fingerprint"] = fingerprint
 
+    def _write_scores(self, task: Task, summary: dict[str, Any]) -> str:
+        """Store the configuration's summary beside every other configuration's, relabel all of
+        them, and return this one's label."""
+        scores = self.store.read_scores()
+        configurations = scores.get("configurations") or _legacy_configurations(scores, self.store.read_manifest())
+        configurations[summary["configuration"]["id"]] = summary
+        labels = configuration_labels({cid: entry["configuration"] for cid, entry in configurations.items()})
+        self.store.write_scores({
+            "format": f"{RECORD_FORMAT[0]}.{RECORD_FORMAT[1]}",
+            "run_id": self.store.run_dir.name,
+            "model": self.adapter.name,
+            "adapter_fingerprint": self.adapter_fingerprint,
+            "configurations": configurations,
+            "tasks": {labels[cid]: {**entry, "label": labels[cid]} for cid, entry in configurations.items()},
+        })
+        return labels[summary["configuration"]["id"]]
+
     def _ensure_adapter_loaded(self) -> None:
         if not self.adapter_loaded:
             logger.info("loading model %s", self.adapter.name)
             self.adapter.load()
             self.adapter_loaded = True
 
-    # -- one batch ---------------------------------------------------------------------------
-    def _run_batch(self, task: Task, batch: Sequence["_Planned"], scoring_fingerprint: str) -> list[PredictionRecord]:
-        started = time.perf_counter()
-        ready: list[tuple[_Planned, Request]] = []
-        failures: dict[str, SampleError] = {}
-        for planned in batch:
-            try:
-                ready.append((planned, _load_inputs(planned.request)))
-            except Exception as error:
-                failures[planned.key] = self._failure(planned, error, "input")
-        outputs = self._call_adapter(task, ready, failures)
-        elapsed = (time.perf_counter() - started) / max(1, len(batch))
 
-        records = []
-        for planned in batch:
-            record = self._new_record(planned, scoring_fingerprint, elapsed)
-            if planned.key not in failures:
-                try:
-                    response = self._store_output(task, planned, outputs[planned.key], record)
-                except Exception as error:
-                    failures[planned.key] = self._failure(planned, error, "model")
-                else:
-                    self._score_into(task, planned, response, record)
-            if planned.key in failures:
-                record.error = failures[planned.key]
-                record.scores = task.miss_scores(planned.sample)
-            records.append(record)
-        return records
-
-    def _call_adapter(self, task: Task, ready: list[tuple["_Planned", Request]], failures: dict[str, SampleError]) -> dict[str, Any]:
-        """Answer a batch; if the batch fails, answer its samples one by one so that one bad
-        sample costs only itself."""
-        if not ready:
-            return {}
-        method = _adapter_method(self.adapter, task.kind)
-        try:
-            outputs = method([request for _, request in ready])
-            _check_output_count(outputs, ready, self.adapter.name)
-            return {planned.key: output for (planned, _), output in zip(ready, outputs)}
-        except Exception as error:
-            if len(ready) == 1:
-                failures[ready[0][0].key] = self._failure(ready[0][0], error, "model")
-                return {}
-            if self.config.fail_fast:
-                raise SampleFailure(f"a batch of {task.name} failed: {type(error).__name__}: {error}") from error
-            logger.warning("a batch of %s failed (%s); retrying its samples one at a time", task.name, error)
-        outputs: dict[str, Any] = {}
-        for item in ready:
-            outputs.update(self._call_adapter(task, [item], failures))
-        return outputs
-
-    def _store_output(self, task: Task, planned: "_Planned", output: Any, record: PredictionRecord) -> Response:
-        """Keep the raw output; images are scored as stored, so that JPEG storage (as some
-        official scripts did) affects scores exactly as it did there."""
-        if task.kind is RequestKind.ANSWER:
-            if not isinstance(output, str):
-                raise TypeError(f"model {self.adapter.name!r} answered with {type(output).__name__}, not text")
-            record.raw = output
-            return Response(text=output)
-        if not isinstance(output, (list, tuple)) or not all(isinstance(image, Image.Image) for image in output):
-            raise TypeError(f"model {self.adapter.name!r} returned {type(output).__name__}, not a list of images")
-        expected = getattr(planned.request, "num_images", len(output))
-        if len(output) != expected:
-            raise ValueError(f"model {self.adapter.name!r} returned {len(output)} images, {expected} were asked for")
-        record.images = self.store.save_images(task.name, planned.key, output, self.context.image_format)
-        return Response(images=tuple(self.store.open_image(p) for p in record.images))
-
-    def _score_into(self, task: Task, planned: "_Planned", response: Response, record: PredictionRecord) -> None:
-        try:
-            scored = task.score(planned.sample, response)
-        except Exception as error:
-            record.error = self._failure(planned, error, "score")
-            record.scores = task.miss_scores(planned.sample)
-            return
-        record.parsed = scored.parsed
-        record.scores = {name: float(value) for name, value in scored.scores.items()}
-        record.details = dict(scored.details)
-
-    def _rescore(self, task: Task, planned: "_Planned", previous: PredictionRecord, scoring_fingerprint: str) -> PredictionRecord:
-        record = dataclasses.replace(previous, scoring_fingerprint=scoring_fingerprint, error=None, details={})
-        if previous.images:
-            response = Response(images=tuple(self.store.open_image(p) for p in previous.images))
-        else:
-            response = Response(text=previous.raw)
-        self._score_into(task, planned, response, record)
-        return record
-
-    def _new_record(self, planned: "_Planned", scoring_fingerprint: str, elapsed: float) -> PredictionRecord:
-        return PredictionRecord(
-            key=planned.key,
-            id=str(planned.sample.id),
-            request_fingerprint=planned.request_fingerprint,
-            scoring_fingerprint=scoring_fingerprint,
-            seed=planned.request.seed,
-            prompt=planned.request.prompt,
-            elapsed_s=round(elapsed, 6),
-        )
-
-    def _failure(self, planned: "_Planned", error: Exception, stage: str) -> SampleError:
-        if self.config.fail_fast:
-            raise SampleFailure(
-                f"sample {planned.sample.id!r} failed at the {stage} stage: {type(error).__name__}: {error}"
-            ) from error
-        logger.debug("sample %s failed at %s", planned.sample.id, stage, exc_info=error)
-        return SampleError(type=type(error).__name__, message=str(error), stage=stage)
+def _legacy_configurations(scores: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:
+    """Summaries of a folder written before configurations were kept apart, under the ids the
+    same configuration gets now, so that resuming such a folder updates them in place."""
+    configurations: dict[str, Any] = {}
+    for name, summary in (scores.get("tasks") or {}).items():
+        entry = (manifest.get("tasks") or {}).get(name, {})
+        options = entry.get("config", {}).get("options", {})
+        identity_options = _identity_options(name, options)
+        dataset = entry.get("dataset_fingerprint")
+        limit = summary.get("limit")
+        config_id = configuration_id(name, identity_options, dataset, limit)
+        configurations[config_id] = {**summary, "configuration": {
+            "id": config_id, "task": name, "kind": entry.get("kind"), "identity_options": identity_options,
+            "config": entry.get("config", {}), "dataset_fingerprint": dataset, "data_root": manifest.get("data_root"),
+            "limit": limit, "scoring": entry.get("scoring"), "records_fingerprint": None,
+        }}
+    return configurations
 
 
-@dataclass(frozen=True)
-class _Planned:
-    sample: Sample
-    key: str
-    request: Request
-    request_fingerprint: str
+def _identity_options(task: str, options: dict[str, Any]) -> dict[str, Any]:
+    try:
+        task_type = TASKS.get(task)
+    except LookupError:
+        return dict(options)
+    excluded = {*task_type.location_options, *task_type.scoring_options, *task_type.set_metric_options}
+    return {name: value for name, value in options.items() if name not in excluded}
 
 
-def _input_sources(request: Request) -> list[Path | Image.Image]:
-    if isinstance(request, AnswerRequest):
-        return list(request.images)
-    if isinstance(request, EditImageRequest):
-        return [request.image] + ([request.mask] if request.mask is not None else [])
-    return []
+def _records_fingerprint(records: Sequence[PredictionRecord]) -> str:
+    digest = hashlib.sha256()
+    for record in records:
+        digest.update(f"{record.key}\0{record.request_fingerprint}\0{record.rev}\0{record.writer}\0{record.scoring_fingerprint}\n".encode())
+    return digest.hexdigest()[:16]
 
 
-def _check_unique_keys(task: Task, samples: Sequence[Sample]) -> None:
-    """Two samples with one key would share a prediction line and their images."""
-    seen: dict[str, str] = {}
-    for sample in samples:
-        key = task.sample_key(sample)
+def _refuse_duplicates(task: Task, samples: Sequence[Any], keys: Sequence[str]) -> None:
+    """Two samples with one key would share a record and their images."""
+    seen: set[str] = set()
+    for sample, key in zip(samples, keys):
         if key in seen:
             raise DatasetError(f"task {task.name!r}: sample id {sample.id!r} occurs twice; ids must be unique")
-        seen[key] = str(sample.id)
+        seen.add(key)
 
 
-def _load_inputs(request: Request) -> Request:
-    """Open image files now, so that an unreadable file fails this sample and nothing else."""
-    if isinstance(request, AnswerRequest):
-        return dataclasses.replace(request, images=tuple(open_image(image) for image in request.images))
-    if isinstance(request, EditImageRequest):
-        mask = None if request.mask is None else open_image(request.mask, mode="L")
-        return dataclasses.replace(request, image=open_image(request.image), mask=mask)
-    return request
-
-
-def _adapter_method(adapter: ModelAdapter, kind: RequestKind) -> Callable[[Sequence[Any]], list[Any]]:
-    return {
-        RequestKind.ANSWER: adapter.answer,
-        RequestKind.GENERATE_IMAGE: adapter.generate_image,
-        RequestKind.EDIT_IMAGE: adapter.edit_image,
-    }[kind]
-
-
-def _check_output_count(outputs: Sequence[Any], ready: Sequence[Any], adapter_name: str) -> None:
-    if len(outputs) != len(ready):
-        raise RuntimeError(f"model {adapter_name!r} returned {len(outputs)} outputs for {len(ready)} requests")
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
 
 
 def _now() -> str:

@@ -1,27 +1,58 @@
 """Bootstrap confidence intervals.
 
-Resampling is done with multinomial counts rather than index arrays: one (resamples × samples)
-integer matrix serves every metric column at once, and memory stays small for 5,000-sample sets.
+A resample of ``n`` samples is ``n`` indices drawn uniformly with replacement, kept as counts
+(how often each sample appears), so one count matrix serves every metric column at once. Counts
+are drawn in chunks of resamples that fit the CPU's cache: memory stays small whatever the
+number of resamples and samples, the cost is linear in both, and the numbers depend only on
+the seed and the sizes.
 """
 
 from __future__ import annotations
+
+from typing import Iterator
 
 import numpy as np
 
 DEFAULT_RESAMPLES = 1000
 #: Fixed so that the same predictions always print the same interval.
 DEFAULT_BOOTSTRAP_SEED = 20240716
+#: Counts drawn at a time (resamples × samples): small enough to stay in the CPU's cache.
+CHUNK_CELLS = 1 << 19
+
+
+def bootstrap_index_chunks(n: int, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_BOOTSTRAP_SEED) -> Iterator[np.ndarray]:
+    """The drawn sample indices of each resample, shape (resamples in the chunk, n). Each chunk
+    draws from its own child generator of ``seed``; the chunk size depends on ``n`` only, so
+    the numbers depend on ``(n, resamples, seed)`` and on nothing a caller does."""
+    per_chunk = max(1, min(resamples, CHUNK_CELLS // max(n, 1)))
+    children = np.random.SeedSequence(seed).spawn(-(-resamples // per_chunk))
+    for index, child in enumerate(children):
+        rows = min(per_chunk, resamples - index * per_chunk)
+        yield np.random.default_rng(child).integers(0, n, size=(rows, n), dtype=np.intp)
 
 
 def bootstrap_counts(n: int, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_BOOTSTRAP_SEED) -> np.ndarray:
-    """How often each of ``n`` samples appears in each resample, shape (resamples, n)."""
-    rng = np.random.default_rng(seed)
-    return rng.multinomial(n, np.full(n, 1.0 / n), size=resamples)
+    """How often each of ``n`` samples appears in each resample, shape (resamples, n): the
+    same resamples as :func:`bootstrap_means`, as a matrix (for small sets and for tests)."""
+    return np.vstack([np.stack([np.bincount(row, minlength=n) for row in block])
+                      for block in bootstrap_index_chunks(n, resamples, seed)])
 
 
 def resampled_means(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Means of each column of ``values`` (n × m) under each resample: (resamples × m)."""
-    return counts @ values / values.shape[0]
+    # Integer × float products bypass BLAS; counts are small integers, exact as floats.
+    return counts.astype(np.float64) @ values / values.shape[0]
+
+
+def bootstrap_means(values: np.ndarray, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_BOOTSTRAP_SEED) -> np.ndarray:
+    """Means of each column of ``values`` (n × m) under each resample, (resamples × m), by
+    gathering the drawn samples chunk by chunk: memory stays at one chunk. Paired statistics
+    stack both sides' columns into one ``values``, so both see the same resamples."""
+    n, columns = values.shape
+    blocks = []
+    for drawn in bootstrap_index_chunks(n, resamples, seed):
+        blocks.append(np.stack([values[:, j][drawn].mean(axis=1) for j in range(columns)], axis=1))
+    return np.vstack(blocks) if blocks else np.empty((0, columns))
 
 
 def percentile_interval(resampled: np.ndarray, level: float = 0.95) -> tuple[float, float]:

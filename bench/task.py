@@ -6,6 +6,7 @@ and responses into per-sample scores; the runner does everything in between.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ import numpy as np
 
 from bench.context import TaskContext
 from bench.fingerprint import dataset_fingerprint, stable_hash
-from bench.options import NoOptions, build_options, options_as_dict
+from bench.options import NoOptions, build_options, option_roles, options_as_dict
 from bench.registry import Registry
 from bench.types import Request, RequestKind, Response, ScoredSample
 
@@ -60,15 +61,21 @@ class Task(ABC):
     #: The headline number; the first per-sample metric unless a task says otherwise.
     primary_metric: ClassVar[str | None] = None
     #: Options that change only how outputs are scored (not what is asked): changing one
-    #: re-scores stored outputs instead of recomputing them.
+    #: re-scores stored outputs instead of recomputing them. Declared on the option field
+    #: (``option(..., role="scoring")``) or listed here; both are merged at class creation.
     scoring_options: ClassVar[tuple[str, ...]] = ()
     #: Options that say where the data lies or which part of it to read, never how a sample is
     #: asked: left out of sample keys, so a moved dataset or another subset selection keeps
-    #: every stored prediction it shares with the earlier one.
+    #: every stored prediction it shares with the earlier one. ``data_dir`` is one wherever a
+    #: task has it.
     location_options: ClassVar[tuple[str, ...]] = ("data_dir",)
     #: Options that only change set-level metrics (FID, CLIPScore): changing one recomputes
     #: those and nothing per sample.
     set_metric_options: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _merge_option_roles(cls)
 
     def __init__(self, options: Any = None, context: TaskContext | None = None) -> None:
         self.options = options if options is not None else self.Options()
@@ -146,6 +153,32 @@ class Task(ABC):
 
     def miss_scores(self, sample: Sample | None = None) -> dict[str, float]:
         return {metric.name: metric.miss_value for metric in self.metrics}
+
+
+_ROLE_ATTRIBUTES = {"scoring": "scoring_options", "location": "location_options", "set_metric": "set_metric_options"}
+
+
+def _merge_option_roles(cls: type[Task]) -> None:
+    """Roles declared on option fields join the class lists; a listed name that is not an
+    option of the class fails here, when the plugin is defined, not as a silent no-op."""
+    fields = {f.name for f in dataclasses.fields(cls.Options)}
+    declared_roles = option_roles(cls.Options)
+    owners: dict[str, str] = {}
+    for role, attribute in _ROLE_ATTRIBUTES.items():
+        own = tuple(cls.__dict__.get(attribute, ()))
+        unknown = [name for name in own if name not in fields]
+        if unknown:
+            raise TypeError(
+                f"{cls.__name__}.{attribute} names {', '.join(map(repr, unknown))}, which "
+                f"{'is' if len(unknown) == 1 else 'are'} not an option of {cls.Options.__name__}"
+            )
+        inherited = () if own else tuple(name for name in getattr(cls, attribute) if name in fields)
+        merged = tuple(dict.fromkeys((*own, *inherited, *declared_roles[role])))
+        for name in merged:
+            if name in owners:
+                raise TypeError(f"{cls.__name__}: option {name!r} is both a {owners[name]} and a {role} option")
+            owners[name] = role
+        setattr(cls, attribute, merged)
 
 
 TASKS: Registry[type[Task]] = Registry("task", "thbench.tasks", "tasks")

@@ -7,18 +7,19 @@ everything thbench measures: reading text (``answer``), writing it into a new im
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, ClassVar, Mapping, Sequence, Union
 
 from PIL import Image
+
+from bench.images import ImageSource, open_image
 
 #: Marks where the image goes inside a prompt. Adapters that place image tokens inline (e.g.
 #: TextHarmony) substitute it; others remove it and pass the image the way their model expects.
 IMAGE_PLACEHOLDER = "<image>"
 
-ImageSource = Union[Path, Image.Image]
 Point = tuple[float, float]
 Polygon = tuple[Point, ...]
 
@@ -31,9 +32,52 @@ class RequestKind(str, enum.Enum):
     def __str__(self) -> str:
         return self.value
 
+    @property
+    def method(self) -> str:
+        """Name of the ``ModelAdapter`` method that answers this kind."""
+        return self.value
+
+
+class _RequestBehaviour:
+    """What the runner needs to know of a request kind, kept with the kind rather than in
+    switches over kinds: its input files, what of it reaches the model besides those files, and
+    whether it is answered with images."""
+
+    #: Answered with images (stored in the run folder and scored as stored), else with text.
+    produces_images: ClassVar[bool] = False
+    #: Fields holding input images: fingerprinted by content, not by path.
+    input_fields: ClassVar[tuple[str, ...]] = ()
+
+    def input_sources(self) -> list[ImageSource]:
+        return []
+
+    def with_seed(self, seed: int) -> "Request":
+        """A copy with ``seed`` set; the runner does this for every sample, and
+        ``dataclasses.replace`` (which re-validates every field) costs more than the rest of a
+        sample's bookkeeping."""
+        copy = object.__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        object.__setattr__(copy, "seed", seed)
+        return copy  # type: ignore[return-value]
+
+    def with_inputs_loaded(self) -> "Request":
+        """The request with its input files opened, so that an unreadable file fails this
+        sample and nothing else."""
+        return self  # type: ignore[return-value]
+
+    def fingerprint_fields(self) -> dict[str, Any]:
+        """Every field that reaches the model except the key and the input images (the kind
+        included, so that fingerprints of stored records stay what they were)."""
+        excluded = ("key", *self.input_fields)
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in excluded}  # type: ignore[arg-type]
+
+    @property
+    def expected_images(self) -> int:
+        return int(getattr(self, "num_images", 0))
+
 
 @dataclass(frozen=True)
-class AnswerRequest:
+class AnswerRequest(_RequestBehaviour):
     """Image(s) plus a prompt, answered with text.
 
     ``prompt`` is already formatted by the task's prompt profile; ``question`` is the bare
@@ -48,9 +92,23 @@ class AnswerRequest:
     seed: int = 0
     kind: RequestKind = field(default=RequestKind.ANSWER, init=False)
 
+    input_fields: ClassVar[tuple[str, ...]] = ("images",)
+
+    def input_sources(self) -> list[ImageSource]:
+        return list(self.images)
+
+    def with_inputs_loaded(self) -> "AnswerRequest":
+        if not self.images:
+            return self
+        return dataclasses.replace(self, images=tuple(open_image(image) for image in self.images))
+
+    def fingerprint_fields(self) -> dict[str, Any]:
+        return {"prompt": self.prompt, "question": self.question, "max_new_tokens": self.max_new_tokens, "seed": self.seed,
+                "kind": self.kind}
+
 
 @dataclass(frozen=True)
-class GenerateImageRequest:
+class GenerateImageRequest(_RequestBehaviour):
     """A text-to-image prompt.
 
     ``texts`` lists the strings the image should show (the quoted keywords of a MARIO prompt,
@@ -68,9 +126,11 @@ class GenerateImageRequest:
     seed: int = 0
     kind: RequestKind = field(default=RequestKind.GENERATE_IMAGE, init=False)
 
+    produces_images: ClassVar[bool] = True
+
 
 @dataclass(frozen=True)
-class EditImageRequest:
+class EditImageRequest(_RequestBehaviour):
     """Replace the text inside ``polygons`` of ``image`` with ``texts`` (one text per polygon).
 
     ``mask`` is white where the model may paint; it is derived from the polygons when the task
@@ -86,6 +146,16 @@ class EditImageRequest:
     num_images: int = 1
     seed: int = 0
     kind: RequestKind = field(default=RequestKind.EDIT_IMAGE, init=False)
+
+    produces_images: ClassVar[bool] = True
+    input_fields: ClassVar[tuple[str, ...]] = ("image", "mask")
+
+    def input_sources(self) -> list[ImageSource]:
+        return [self.image] + ([self.mask] if self.mask is not None else [])
+
+    def with_inputs_loaded(self) -> "EditImageRequest":
+        mask = None if self.mask is None else open_image(self.mask, mode="L")
+        return dataclasses.replace(self, image=open_image(self.image), mask=mask)
 
 
 Request = Union[AnswerRequest, GenerateImageRequest, EditImageRequest]

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 from PIL import Image
 
 from bench.adapter import ModelAdapter, register_adapter
-from bench.ocr.base import OCR_ENGINES, OcrEngine, OcrLine, OcrWord
+from bench.ocr.base import OCR_ENGINES, OcrEngine, OcrLine, OcrWord, describe_engine
 from bench.types import AnswerRequest, RequestKind, polygon_bounds
 
 _GROUNDING = re.compile(r"where is [\"'“‘](.+?)[\"'”’]", re.IGNORECASE)
@@ -74,11 +74,14 @@ class OcrPipelineAdapter(ModelAdapter):
         self._cache: OrderedDict[str, list[OcrLine]] = OrderedDict()
 
     def load(self) -> None:
-        self._engine = OCR_ENGINES.get(self.options.ocr_engine)()
+        # The fingerprint may have built the engine already (its version is part of it).
+        if self._engine is None:
+            self._engine = OCR_ENGINES.get(self.options.ocr_engine)()
 
     def identity(self) -> dict[str, Any]:
         identity = super().identity()
-        identity["ocr"] = self._ocr().describe()
+        engine_type = OCR_ENGINES.get(self.options.ocr_engine)
+        identity["ocr"] = describe_engine(engine_type, engine_type.Options(), self._engine, self._ocr)
         return identity
 
     def describe(self) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from typing import Any, ClassVar, Literal, Mapping, Sequence
 
 import numpy as np
 
+from bench.options import option
 from bench.metrics import anytext_line_scores
 from bench.metrics.anytext import CharacterDictionary, builtin_dictionary, textharmony_normalize
 from bench.ocr.crop import line_crops
@@ -78,24 +79,22 @@ class AnyTextOptions:
     #: ``anytext``: caption, AnyText's phrase and one ``*`` per line, for placeholder models.
     prompt_style: Literal["caption", "anytext"] = "caption"
     #: Recogniser dictionary for NED; ``auto``: Chinese for ``wukong`` subsets, else English.
-    lang: Literal["auto", "en", "ch"] = "auto"
+    lang: Literal["auto", "en", "ch"] = option("auto", role="scoring")
     #: A dictionary file to use instead of the built-in one (e.g. AnyText's ocr_weights/ file).
-    dictionary: Path | None = None
+    dictionary: Path | None = option(None, role="scoring")
     #: FID reference folder; default ``<data_dir>/FID/<laion-40k|wukong-40k>``.
-    fid_reference: Path | None = None
-    fid_protocol: str = "pytorch-fid"
+    fid_reference: Path | None = option(None, role="set_metric")
+    fid_protocol: str = option("pytorch-fid", role="set_metric")
     #: Inception features for FID: 2048 (the published numbers), or 768, 192, 64.
-    fid_dims: int = 2048
-    clip_weight: float = 1.0
-    clip_prefix: str = ""
+    fid_dims: int = option(2048, role="set_metric")
+    clip_weight: float = option(1.0, role="set_metric")
+    clip_prefix: str = option("", role="set_metric")
 
 
 class AnyTextTask(Task):
     Options = AnyTextOptions
     default_folder: ClassVar[str] = "AnyText-benchmark"
     default_subset: ClassVar[str] = "laion_word"
-    scoring_options = ("lang", "dictionary")
-    set_metric_options = ("fid_reference", "fid_protocol", "fid_dims", "clip_weight", "clip_prefix")
     metrics = (
         MetricSpec("correct_lines", "lines read exactly right, per item", percent=False, shown=False),
         MetricSpec("ned_sum", "sum of line NEDs, per item", percent=False, shown=False),
@@ -210,7 +209,7 @@ class AnyTextTask(Task):
             **super().scoring_identity(),
             "protocol": self.options.protocol,
             "dictionary": self.dictionary().name,
-            "ocr": self.context.ocr().describe(),
+            "ocr": self.context.ocr_description(),
         }
 
     def describe(self) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from bench.options import option
 from bench.metrics import anls
 from bench.task import MetricSpec, register_task
 from tasks.hf_parquet import HfLayout
@@ -43,7 +44,7 @@ LAYOUT = '<split>_v1.0.json with {"data": [{"questionId", "question", "image": "
 class DocVqaOptions(VqaOptions):
     split: Literal["val", "train"] = "val"
     #: Annotation file relative to ``data_dir`` (default: the release's names, searched).
-    annotation_file: str | None = None
+    annotation_file: str | None = option(None, role="location")
 
 
 @register_task("docvqa")

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from bench.options import option
 from bench.boxes import BoxFormat, Region, parse_region
 from bench.jsonl import iter_json_lines
 from bench.metrics import box_iou, polygon_iou
@@ -58,7 +59,7 @@ class GroundingOptions:
     annotation_file: str = "annotations.jsonl"
     #: ``box``: IoU of boxes (a polygon answer or ground truth counts as its bounds);
     #: ``polygon``: IoU of polygons (for curved text).
-    match: Literal["box", "polygon"] = "box"
+    match: Literal["box", "polygon"] = option("box", role="scoring")
 
 
 def _profile(name: str, template: str, box_format: BoxFormat, source: str, **extra: Any) -> PromptProfile:
@@ -145,7 +146,6 @@ class GroundingTask(Task):
     default_folder: ClassVar[str] = "grounding"
     profiles: ClassVar[dict[str, PromptProfile]] = GROUNDING_PROFILES
     metrics = _metric_specs()
-    scoring_options = ("match",)
     _loaded: list[GroundingSample] | None = None
 
     @property

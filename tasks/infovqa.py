@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from bench.options import option
 from bench.metrics import anls
 from bench.task import MetricSpec, register_task
 from tasks.hf_parquet import HfLayout
@@ -52,9 +53,9 @@ _ANNOTATION_NAMES = {
 class InfoVqaOptions(VqaOptions):
     split: Literal["val", "train"] = "val"
     #: Annotation file relative to ``data_dir`` (default: the release's names, searched).
-    annotation_file: str | None = None
+    annotation_file: str | None = option(None, role="location")
     #: Image folder relative to ``data_dir`` (default: infographicsvqa_images, else images).
-    image_folder: str | None = None
+    image_folder: str | None = option(None, role="location")
 
 
 @register_task("infovqa")

@@ -29,6 +29,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
+from bench.options import option
 from bench.metrics import mario_f_measure, mario_keywords, mario_ocr_scores
 from bench.task import DatasetError, MetricSpec, Task, register_task
 from bench.types import GenerateImageRequest, RequestKind, Response, ScoredSample
@@ -61,17 +62,17 @@ class MarioSample:
 class MarioOptions:
     data_dir: Path | None = None
     #: ``+``-joined subset names; all six when not given.
-    subsets: str | None = None
+    subsets: str | None = option(None, role="location")
     #: Images per prompt, one per seed (``request.seed + i``).
     num_images: int = 4
     size: int = 512
     #: CLIPScore weight: 1 in MARIO-Eval, 2.5 in the CLIPScore paper.
-    clip_weight: float = 1.0
+    clip_weight: float = option(1.0, role="set_metric")
     #: Put before each prompt for CLIPScore, followed by a space (MARIO-Eval: "A photo depicts").
-    clip_prefix: str = "A photo depicts"
-    fid_protocol: str = "pytorch-fid"
+    clip_prefix: str = option("A photo depicts", role="set_metric")
+    fid_protocol: str = option("pytorch-fid", role="set_metric")
     #: Inception features for FID: 2048 (the published numbers), or 768, 192, 64.
-    fid_dims: int = 2048
+    fid_dims: int = option(2048, role="set_metric")
 
 
 @register_task("mario-eval")
@@ -80,8 +81,6 @@ class MarioEvalTask(Task):
     description = "MARIO-Eval: OCR precision/recall/F and accuracy of the quoted keywords; FID, CLIPScore"
     Options = MarioOptions
     #: Sample ids carry their subset, so selecting subsets does not change any sample's key.
-    location_options = ("data_dir", "subsets")
-    set_metric_options = ("clip_weight", "clip_prefix", "fid_protocol", "fid_dims")
     default_folder: ClassVar[str] = "MARIOEval"
     default_subsets: ClassVar[tuple[str, ...]] = SUBSETS
     metrics = (
@@ -156,7 +155,7 @@ class MarioEvalTask(Task):
         return {"f_measure": np.array([mario_f_measure(p, r) for p, r in zip(precision, recall)])}
 
     def scoring_identity(self) -> dict[str, Any]:
-        return {**super().scoring_identity(), "ocr": self.context.ocr().describe()}
+        return {**super().scoring_identity(), "ocr": self.context.ocr_description()}
 
     # -- set-level metrics -------------------------------------------------------------------
     def set_metrics(self, samples: Sequence[MarioSample], image_paths: Sequence[Sequence[Path]]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from bench.options import option
 from bench.task import DatasetError, MetricSpec, register_task
 from tasks.vqa_base import CONTAINMENT, VqaOptions, VqaSample, VqaTask, read_json, require, require_folder
 
@@ -48,7 +49,7 @@ def exact_match(prediction: str, answers: tuple[str, ...]) -> float:
 @dataclass(frozen=True)
 class OcrVqaOptions(VqaOptions):
     split: Literal["test", "val", "train"] = "test"
-    image_folder: str = "images"
+    image_folder: str = option("images", role="location")
     #: Leave out samples whose cover is missing (some image links of the release are dead);
     #: off by default, so that a missing image counts as a failed sample.
     skip_missing_images: bool = False

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.options import option
 from bench.metrics import anls
 from bench.task import MetricSpec, register_task
 from tasks.vqa_base import (
@@ -41,8 +42,8 @@ LAYOUT = (
 
 @dataclass(frozen=True)
 class StVqaOptions(VqaOptions):
-    annotation_file: str = "train_task_3.json"
-    image_folder: str = "train_images"
+    annotation_file: str = option("train_task_3.json", role="location")
+    image_folder: str = option("train_images", role="location")
 
 
 @register_task("stvqa")

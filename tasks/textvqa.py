@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from bench.options import option
 from bench.metrics import textvqa_accuracy
 from bench.task import MetricSpec, register_task
 from tasks.hf_parquet import HfLayout
@@ -44,7 +45,7 @@ LAYOUT = (
 @dataclass(frozen=True)
 class TextVqaOptions(VqaOptions):
     split: Literal["val", "train"] = "val"
-    image_folder: str = "train_images"
+    image_folder: str = option("train_images", role="location")
 
 
 @register_task("textvqa")

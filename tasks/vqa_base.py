@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Literal, Sequence
 
+from bench.options import option
 from bench.metrics import containment_accuracy
 from bench.prompts import SENTENCE_ANSWER, STRIP_ONLY, AnswerExtraction, PromptProfile, choose_profile
 from bench.task import DatasetError, MetricSpec, Task
@@ -41,13 +42,13 @@ class VqaOptions:
     """Options every VQA task has; tasks add their split and file choices."""
 
     #: Folder of the official release (default: ``<data root>/<task folder>``).
-    data_dir: Path | None = None
-    source: Literal["official", "hf"] = "official"
+    data_dir: Path | None = option(None, role="location")
+    source: Literal["official", "hf"] = option("official", role="location")
     #: For ``source=hf``: a folder with the parquet files, or a dataset id in the offline
     #: Hugging Face cache (default: the lmms-eval dataset of the task).
-    hf_path: str | None = None
+    hf_path: str | None = option(None, role="location")
     #: For ``source=hf``: where the images are unpacked (default: ``$THBENCH_CACHE/hf-images``).
-    image_cache: Path | None = None
+    image_cache: Path | None = option(None, role="location")
 
 
 #: Split names of the official releases → those of the lmms-eval parquet copies.
@@ -118,7 +119,6 @@ class VqaTask(Task):
     Options = VqaOptions
     profiles: ClassVar[dict[str, PromptProfile]] = vqa_profiles()
     #: The official release and its parquet copy hold the same samples under the same ids.
-    location_options = ("data_dir", "source", "hf_path", "image_cache", "image_folder", "annotation_file")
     #: Folder under the data root used when the ``data_dir`` option is not given.
     default_folder: ClassVar[str]
     #: The parquet column holding the sample id (``hf_sample``).

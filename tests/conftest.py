@@ -24,6 +24,7 @@ def _load_support(name: str):
 
 toy_plugins = _load_support("toy_plugins")
 toy_plugins.register()
+_load_support("processes")
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -7,12 +7,16 @@ recorded in every manifest: a number is only comparable to one read by the same 
 
 from __future__ import annotations
 
+import json
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 from PIL import Image
 
+from bench.cache import cache_root
+from bench.fingerprint import stable_hash
 from bench.options import NoOptions, options_as_dict
 from bench.registry import Registry
 from bench.types import Polygon, polygon_bounds
@@ -70,6 +74,38 @@ class OcrEngine(ABC):
 
     def describe(self) -> dict[str, Any]:
         return {"engine": self.name, "version": self.version(), "options": options_as_dict(self.options)}
+
+    @classmethod
+    def description_token(cls, options: Any) -> Any:
+        """What, beside the options, decides ``describe()`` — e.g. package versions — when it
+        can be known without building the engine; ``None`` when it cannot. With a token, a
+        run that has nothing left to read need not build the engine to fingerprint scoring."""
+        return None
+
+
+def describe_engine(engine_type: type[OcrEngine], options: Any, built: OcrEngine | None,
+                    build: Callable[[], OcrEngine]) -> dict[str, Any]:
+    """``describe()`` of the engine these settings make: from ``built`` if there is one, else
+    from a cache keyed by the settings and the engine's ``description_token`` (building the
+    engine once to fill it), else by building it."""
+    if built is not None:
+        return built.describe()
+    token = engine_type.description_token(options)
+    if token is None:
+        return build().describe()
+    path = cache_root() / "ocr" / f"{stable_hash([engine_type.name, options_as_dict(options), token])}.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        description = build().describe()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(description), encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError:
+        pass  # a cache that cannot be written only costs time
+    return description
 
 
 OCR_ENGINES: Registry[type[OcrEngine]] = Registry("ocr engine", "thbench.ocr_engines", "bench.ocr")

@@ -79,6 +79,11 @@ class RapidOcrEngine(OcrEngine):
         load = getattr(self._engine, "_load_rec_model", None)
         return load() if load is not None else self._engine.text_rec
 
+    @classmethod
+    def description_token(cls, options: RapidOcrOptions) -> Any:
+        # The bundled models are fixed by the package versions and the options.
+        return {"rapidocr": importlib.metadata.version("rapidocr"), "onnxruntime": importlib.metadata.version("onnxruntime")}
+
     def version(self) -> str:
         return (
             f"rapidocr {importlib.metadata.version('rapidocr')}, "

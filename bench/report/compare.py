@@ -27,7 +27,7 @@ from typing import Callable, Literal, Mapping, Sequence
 import numpy as np
 
 from bench.report.runs import RunSummary, instantiate_task, metric_specs, task_class
-from bench.stats import DEFAULT_BOOTSTRAP_SEED, bootstrap_counts, percentile_interval, resampled_means
+from bench.stats import DEFAULT_BOOTSTRAP_SEED, bootstrap_means, percentile_interval
 from bench.store import PredictionRecord
 from bench.task import MetricSpec
 
@@ -157,14 +157,15 @@ def compare_task(base: RunSummary, new: RunSummary, task: str, resamples: int = 
     derive = _derive_function(new, task, derived_specs)
     # Without the task's derive(), the per-sample sums behind its ratios are all there is to
     # compare, so hidden per-sample metrics are shown too.
-    fallback = task_class(task) is None or (bool(derived_specs) and derive is None)
+    plugin = task_class(new.task_name(task))
+    fallback = plugin is None or (bool(derived_specs) and derive is None)
     if derived_specs and derive is None:
         notes.append(
             f"derived metrics ({', '.join(s.name for s in derived_specs)}) not tested: the task could not be "
             "instantiated from the manifest; per-sample metrics only"
         )
         derived_specs = []
-    if task_class(task) is None:
+    if plugin is None:
         missing = sorted(set(new.tasks.get(task, {}).get("metrics", {})) - {spec.name for spec in per_sample})
         if missing:
             notes.append(
@@ -237,9 +238,10 @@ def paired_statistics(
 
     base_point = metrics_of(base.mean(axis=0, keepdims=True))
     new_point = metrics_of(new.mean(axis=0, keepdims=True))
-    counts = bootstrap_counts(n, resamples, seed)
-    base_boot = metrics_of(resampled_means(base, counts))
-    new_boot = metrics_of(resampled_means(new, counts))
+    # One bootstrap over both sides' columns: each resample takes the same samples from both.
+    both = bootstrap_means(np.hstack([base, new]), resamples, seed)
+    base_boot = metrics_of(both[:, : len(names)])
+    new_boot = metrics_of(both[:, len(names) :])
 
     # Sign flips: a swapped sample moves its pair's half-difference from one side to the other.
     # Drawn in blocks so that memory stays small for large sets.

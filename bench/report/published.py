@@ -115,11 +115,11 @@ def measurements(entry: PublishedEntry, run: RunSummary) -> list[Measurement]:
         metric = summary.get("metrics", {}).get(entry.metric) or _set_metric(summary, entry.metric)
         if metric is None:
             continue
-        if task == entry.task:
+        if run.task_name(task) == entry.task:
             if not _options_match(run, task, entry.task_options):
                 continue
             same = True
-        elif _same_family(task, entry.task):
+        elif _same_family(run.task_name(task), entry.task):
             same = False
         else:
             continue

@@ -50,16 +50,36 @@ class RunSummary:
 
     @property
     def tasks(self) -> dict[str, Any]:
+        """Summaries by label: the task name, or the task name with what sets a configuration
+        apart when the folder holds several configurations of one task."""
         return self.scores.get("tasks", {})
 
-    def task_manifest(self, task: str) -> dict[str, Any]:
-        return self.manifest.get("tasks", {}).get(task, {})
+    def task_name(self, label: str) -> str:
+        """The task plugin behind a label."""
+        return str(self.tasks.get(label, {}).get("configuration", {}).get("task") or label)
 
-    def dataset_fingerprint(self, task: str) -> str | None:
-        return self.task_manifest(task).get("dataset_fingerprint")
+    def task_manifest(self, label: str) -> dict[str, Any]:
+        """What ran for this label: kind, task config, dataset fingerprint, scoring, data root."""
+        configuration = self.tasks.get(label, {}).get("configuration")
+        if configuration:
+            return configuration
+        return self.manifest.get("tasks", {}).get(label, {})
 
-    def predictions(self, task: str) -> dict[str, PredictionRecord]:
-        return RunStore(self.run_dir).read_predictions(task, repair=False)
+    def data_root(self, label: str) -> str | None:
+        return self.task_manifest(label).get("data_root") or self.manifest.get("data_root")
+
+    def dataset_fingerprint(self, label: str) -> str | None:
+        return self.task_manifest(label).get("dataset_fingerprint")
+
+    def predictions(self, label: str) -> dict[str, PredictionRecord]:
+        """The records this label was scored from (per sample key); for folders written before
+        selections, the newest record of each key."""
+        store = RunStore(self.run_dir)
+        task = self.task_name(label)
+        records = store.read_records(task)
+        config_id = self.task_manifest(label).get("id")
+        selection = store.read_selection(task, config_id) if config_id else None
+        return records.latest_by_key() if selection is None else records.select(selection)
 
 
 def find_runs(paths: Sequence[Path]) -> list[Path]:
@@ -101,11 +121,11 @@ def task_class(name: str) -> type[Task] | None:
 def instantiate_task(run: RunSummary, name: str, data_root: Path | None = None) -> Task | None:
     """The task as the run configured it (options from the manifest), or ``None`` when its
     plugin is not installed or its options no longer fit; nothing is loaded from disk."""
-    cls = task_class(name)
+    cls = task_class(run.task_name(name))
     if cls is None:
         return None
     options = run.task_manifest(name).get("config", {}).get("options", {})
-    recorded = run.manifest.get("data_root")
+    recorded = run.data_root(name)
     if data_root is None and recorded:
         data_root = Path(recorded)
     context = TaskContext(data_root=data_root) if data_root is not None else TaskContext()
@@ -122,7 +142,7 @@ def instantiate_task(run: RunSummary, name: str, data_root: Path | None = None) 
 def metric_specs(run: RunSummary, task: str) -> tuple[list[MetricSpec], list[MetricSpec]]:
     """(per-sample, derived) metric specifications: from the installed task class when there is
     one, else rebuilt from what ``scores.json`` says (then nothing is known to be derived)."""
-    cls = task_class(task)
+    cls = task_class(run.task_name(task))
     if cls is not None:
         return list(cls.metrics), list(cls.derived)
     entries = run.tasks.get(task, {}).get("metrics", {})

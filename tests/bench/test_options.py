@@ -44,3 +44,39 @@ def test_build_options_converts_by_annotation():
 def test_build_options_explains_mistakes(values, message):
     with pytest.raises(OptionError, match=message.replace("(", r"\(")):
         build_options(Example, values, "model 'x'")
+
+
+def test_option_roles_declared_on_fields_join_the_task_lists():
+    import dataclasses
+
+    from bench.options import option
+    from bench.task import Task
+
+    @dataclasses.dataclass(frozen=True)
+    class RoleOptions:
+        data_dir: str = ""
+        parser: str = option("strict", role="scoring")
+        subset: str = option("all", role="location")
+
+    class Roles(Task):
+        Options = RoleOptions
+
+    assert Roles.scoring_options == ("parser",)
+    assert Roles.location_options == ("data_dir", "subset")
+
+
+def test_a_role_list_naming_no_option_fails_when_the_task_is_defined():
+    import dataclasses
+
+    import pytest
+
+    from bench.task import Task
+
+    @dataclasses.dataclass(frozen=True)
+    class MatchOptions:
+        match: str = "box"
+
+    with pytest.raises(TypeError, match="'mach'.*not an option of MatchOptions"):
+        class Misspelt(Task):  # noqa: F841
+            Options = MatchOptions
+            scoring_options = ("mach",)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.stats import bootstrap_counts, percentile_interval, resampled_means
+from bench.stats import bootstrap_counts, bootstrap_means, percentile_interval, resampled_means
 
 
 def test_counts_are_resamples_of_the_right_size():
@@ -26,3 +26,18 @@ def test_interval_of_a_constant_is_the_constant_and_covers_the_mean_otherwise():
     assert low < values.mean() < high
     # binomial standard error at p=0.3, n=400 is 0.023: a 95% interval spans about 0.09
     assert 0.06 < high - low < 0.12
+
+
+def test_chunked_means_equal_the_means_under_the_counts():
+    rng = np.random.default_rng(3)
+    for n in (1, 7, 3000):
+        values = rng.random((n, 2))
+        assert np.allclose(bootstrap_means(values, resamples=200, seed=5), resampled_means(values, bootstrap_counts(n, 200, 5)),
+                           rtol=1e-12, atol=1e-12)
+
+
+def test_the_same_seed_gives_the_same_interval_and_another_seed_another():
+    values = (np.random.default_rng(1).random((500, 1)) < 0.4).astype(float)
+    first = bootstrap_means(values, seed=11)
+    assert (bootstrap_means(values, seed=11) == first).all()
+    assert not (bootstrap_means(values, seed=12) == first).all()

@@ -72,8 +72,9 @@ class CliRun:
         self.code = code
 
     def predictions(self, task: str) -> list[dict]:
-        lines = (self.run_dir / "predictions" / f"{task}.jsonl").read_text(encoding="utf-8").splitlines()
-        return [json.loads(line) for line in lines]
+        from bench.store import RunStore
+
+        return [record.to_dict() for record in RunStore(self.run_dir).read_predictions(task).values()]
 
     def manifest(self) -> dict:
         return json.loads((self.run_dir / "manifest.json").read_text(encoding="utf-8"))

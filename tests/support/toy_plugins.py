@@ -131,6 +131,8 @@ class EchoAdapter(ModelAdapter):
 @dataclass(frozen=True)
 class ToyPaintOptions:
     data_dir: Path | None = None
+    #: Side of the requested images.
+    size: int = 16
     #: Set metrics only: added to the set-level score.
     offset: float = 0.0
 
@@ -152,7 +154,8 @@ class ToyPaintTask(Task):
         return Path("."), [], []
 
     def build_request(self, sample: ToySample, key: str) -> GenerateImageRequest:
-        return GenerateImageRequest(key=key, prompt=sample.question, num_images=2, width=16, height=16)
+        size = self.options.size
+        return GenerateImageRequest(key=key, prompt=sample.question, num_images=2, width=size, height=size)
 
     def score(self, sample: ToySample, response: Response) -> ScoredSample:
         reds = [float(np.asarray(image)[:, :, 0].mean()) / 255 for image in response.images]
@@ -164,10 +167,17 @@ class ToyPaintTask(Task):
         return {"images_plus_offset": {"value": count + self.options.offset}}
 
 
+@dataclass(frozen=True)
+class PainterOptions:
+    #: Seeded pixel noise instead of a flat colour: images that do not compress (disk tests).
+    noise: bool = False
+
+
 class PainterAdapter(ModelAdapter):
     """Paints each image in a colour drawn from its seed."""
 
     supported_kinds = frozenset({RequestKind.GENERATE_IMAGE})
+    Options = PainterOptions
 
     def generate_image(self, requests: Sequence[GenerateImageRequest]) -> list[list[Image.Image]]:
         outputs = []
@@ -175,7 +185,12 @@ class PainterAdapter(ModelAdapter):
             images = []
             for index in range(request.num_images):
                 rng = random.Random(request.seed + index)
-                images.append(Image.new("RGB", (request.width, request.height), tuple(rng.randint(0, 255) for _ in range(3))))
+                size = (request.width, request.height)
+                if self.options.noise:
+                    pixels = np.random.default_rng(request.seed + index).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+                    images.append(Image.fromarray(pixels))
+                else:
+                    images.append(Image.new("RGB", size, tuple(rng.randint(0, 255) for _ in range(3))))
             outputs.append(images)
         return outputs
 

@@ -13,11 +13,11 @@ from bench.cli import main
 from bench.report.compare import compare_runs, paired_statistics
 from bench.report.compare_text import comparison_markdown
 from bench.report.runs import load_run
+from bench.store import RunStore
 
 
 def _scores(run_dir: Path, task: str, metric: str) -> dict[str, float]:
-    lines = (run_dir / "predictions" / f"{task}.jsonl").read_text().splitlines()
-    return {record["id"]: record["scores"][metric] for record in map(json.loads, lines)}
+    return {record.id: record.scores[metric] for record in RunStore(run_dir).read_predictions(task).values()}
 
 
 # -- the statistics, against values derived by hand ----------------------------------------------
@@ -154,7 +154,8 @@ def test_a_task_whose_plugin_is_gone_falls_back_to_per_sample_metrics(make_run, 
         for name in ("scores.json", "manifest.json"):
             path = target / name
             path.write_text(path.read_text().replace('"report-lines"', '"report-lines-uninstalled"'))
-        (target / "predictions" / "report-lines.jsonl").rename(target / "predictions" / "report-lines-uninstalled.jsonl")
+        for folder in ("predictions", "selections"):
+            (target / folder / "report-lines").rename(target / folder / "report-lines-uninstalled")
         renamed.append(target)
     comparison = compare_runs(load_run(renamed[0]), load_run(renamed[1]))
     task, = comparison.tasks

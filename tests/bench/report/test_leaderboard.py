@@ -9,6 +9,7 @@ import json
 import pytest
 
 from bench.cli import main
+from bench.store import RunStore
 from bench.report.leaderboard import leaderboard, render, select_columns, sort_rows
 from bench.report.runs import load_run
 
@@ -19,8 +20,7 @@ def two_runs(make_run):
 
 
 def _correct(run_dir) -> float:
-    lines = (run_dir / "predictions" / "report-say.jsonl").read_text().splitlines()
-    values = [json.loads(line)["scores"]["correct"] for line in lines]
+    values = [record.scores["correct"] for record in RunStore(run_dir).read_predictions("report-say").values()]
     return 100 * sum(values) / len(values)
 
 
