@@ -26,14 +26,16 @@ from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 from PIL import Image, ImageDraw
 
-from .gate_modes import GateMode
-
 from bench.adapter import ModelAdapter, register_adapter
 from bench.types import IMAGE_PLACEHOLDER, AnswerRequest, EditImageRequest, GenerateImageRequest, ImageSource, RequestKind
 
+from .gate_modes import GateMode
+
 if TYPE_CHECKING:  # the modeling code (torch, diffusers) is imported by ``load`` only
+    from .model import TextHarmonyModel
     from .pipeline import TextHarmonyPipeline
     from .prompts import Segment
+    from .tokenizer import TextTokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +88,7 @@ class TextHarmonyOptions(MMInterleavedOptions):
 
 @dataclass(frozen=True)
 class TinyOptions(MMInterleavedTinyOptions):
+    #: As ``TextHarmonyOptions.gate``.
     gate: GateMode = "routed"
 
 
@@ -96,7 +99,7 @@ class _TextHarmonyBase(ModelAdapter):
 
     pipeline: TextHarmonyPipeline | None = None
 
-    def _pipeline(self, model, tokenizer, **sampling: Any) -> TextHarmonyPipeline:
+    def _pipeline(self, model: TextHarmonyModel, tokenizer: TextTokenizer, **sampling: Any) -> TextHarmonyPipeline:
         """The pipeline around a loaded model, with this adapter's decoding and routing options;
         ``sampling``: ``ImageSampling`` fields."""
         from .gate_modes import gate_policy
@@ -250,21 +253,29 @@ class _TinyAdapter(_TextHarmonyBase):
 
 @register_adapter("textharmony")
 class TextHarmonyAdapter(_CheckpointAdapter):
+    """TextHarmony from its released checkpoint, with the Slide-LoRA routing of ``gate``."""
+
     Options = TextHarmonyOptions
 
 
 @register_adapter("textharmony-tiny")
 class TinyTextHarmonyAdapter(_TinyAdapter):
+    """TextHarmony at toy size with seeded random weights: every code path in seconds on a CPU."""
+
     Options = TinyOptions
 
 
 @register_adapter("mm-interleaved")
 class MMInterleavedAdapter(_CheckpointAdapter):
+    """MM-Interleaved (TextHarmony's base model, without Slide-LoRA) from its released checkpoint."""
+
     Options = MMInterleavedOptions
     config_name = "mm-interleaved"
 
 
 @register_adapter("mm-interleaved-tiny")
 class TinyMMInterleavedAdapter(_TinyAdapter):
+    """MM-Interleaved's layout at toy size with seeded random weights."""
+
     Options = MMInterleavedTinyOptions
     config_name = "mm-interleaved-tiny"
