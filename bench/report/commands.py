@@ -17,7 +17,7 @@ from bench.report.compare_text import comparison_markdown
 from bench.report.html import comparison_page, page, runs_page
 from bench.report.leaderboard import leaderboard, render, select_columns, sort_rows
 from bench.report.published import load_paper, paper_frame, paper_notes
-from bench.report.runs import find_runs, load_run, load_runs
+from bench.report.runs import RunSummary, find_runs, load_run, load_runs
 from bench.report.tables import html_table, render_strings
 from bench.report.trend import render_trend, trend_frame
 from bench.runner import DEFAULT_RESULTS_ROOT
@@ -76,7 +76,7 @@ def report_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ablation_report(args: argparse.Namespace, runs: list) -> int:
+def _ablation_report(args: argparse.Namespace, runs: list[RunSummary]) -> int:
     result = ablation(runs, args.ablation, args.ablation_base)
     text = render_strings(ablation_frame(result, args.digits), args.format)
     lines = [*ablation_notes(result), ABLATION_METHOD.format(resamples=result.resamples)]

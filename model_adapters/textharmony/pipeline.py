@@ -13,12 +13,12 @@ from typing import Any, Sequence
 import torch
 from PIL import Image
 
+from .gate_modes import gate_policy
 from .generation import GREEDY, TextGenerationProfile, beam_decode, greedy_decode
 from .image_decoder import ImageSampling
 from .images import apply_mask, blank_input, to_model_input, to_pil
 from .model import TextHarmonyModel
 from .prompts import Segment, edit_prompt, encode_prompts, generation_prompt
-from .gate_modes import gate_policy
 from .slide_lora import GatePolicy
 from .tokenizer import TextTokenizer
 
