@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.report.ablation import METHOD as ABLATION_METHOD
+from bench.report.ablation import ablation, ablation_frame, ablation_notes
 from bench.report.compare import COMPARE_RESAMPLES, compare_runs
 from bench.report.compare_text import comparison_markdown
 from bench.report.html import comparison_page, page, runs_page
 from bench.report.leaderboard import leaderboard, render, select_columns, sort_rows
 from bench.report.published import load_paper, paper_frame, paper_notes
-from bench.report.runs import find_runs, load_run, load_runs
+from bench.report.runs import RunSummary, find_runs, load_run, load_runs
 from bench.report.tables import html_table, render_strings
 from bench.report.trend import render_trend, trend_frame
 from bench.runner import DEFAULT_RESULTS_ROOT
@@ -43,12 +45,17 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, help="benchmark data root, for input images in the HTML report (default: $THBENCH_DATA or data)")
     parser.add_argument("--gallery", type=int, default=8, help="generated samples shown per task in the HTML report")
     parser.add_argument("--worst", type=int, default=8, help="lowest-scoring understanding samples shown per task in the HTML report")
+    parser.add_argument("--ablation", metavar="OPTION",
+                        help="one row per value of this adapter option (e.g. gate), each with its paired difference from the baseline run")
+    parser.add_argument("--ablation-base", metavar="VALUE", help="the baseline value of --ablation (default: the adapter's default)")
 
 
 def report_command(args: argparse.Namespace) -> int:
     if args.paper:
         return _paper_report(args)
     runs = load_runs(args.runs or [DEFAULT_RESULTS_ROOT])
+    if args.ablation:
+        return _ablation_report(args, runs)
     if args.trend:
         frame = trend_frame(runs, args.step_option, all_metrics=args.all_metrics or bool(args.columns))
         frame = select_columns(frame, _patterns(args.columns)) if args.columns else frame
@@ -66,6 +73,18 @@ def report_command(args: argparse.Namespace) -> int:
         by_name = {run.run_dir.name: run for run in runs}
         ordered = [by_name[name] for name in frame["run"]] if len(by_name) == len(runs) else runs
         _write(args.html, runs_page(ordered, args.data_dir, args.gallery, args.worst, args.digits))
+    return 0
+
+
+def _ablation_report(args: argparse.Namespace, runs: list[RunSummary]) -> int:
+    result = ablation(runs, args.ablation, args.ablation_base)
+    text = render_strings(ablation_frame(result, args.digits), args.format)
+    lines = [*ablation_notes(result), ABLATION_METHOD.format(resamples=result.resamples)]
+    if args.format == "md":
+        text += "\n" + "".join(f"- {line}\n" for line in lines)
+    elif args.format == "latex":
+        text += "".join(f"% {line}\n" for line in lines)
+    _emit(text, args.output)
     return 0
 
 

@@ -42,9 +42,9 @@ def _row(comparison: Comparison, task: TaskComparison, metric: MetricComparison,
         "n": str(task.shared),
         "base": _number(metric.base * scale, digits),
         "new": _number(metric.new * scale, digits),
-        "Δ": _signed(metric.delta * scale, digits),
-        "95% CI of Δ": f"[{_signed(low * scale, digits)}, {_signed(high * scale, digits)}]",
-        "p": _p_value(metric.p_value),
+        "Δ": signed_number(metric.delta * scale, digits),
+        "95% CI of Δ": f"[{signed_number(low * scale, digits)}, {signed_number(high * scale, digits)}]",
+        "p": p_value_text(metric.p_value),
         "verdict": comparison.verdict(metric, gated),
     }
 
@@ -104,11 +104,11 @@ def _number(value: float, digits: int) -> str:
     return "–" if not math.isfinite(value) else f"{value:.{digits}f}"
 
 
-def _signed(value: float, digits: int) -> str:
+def signed_number(value: float, digits: int) -> str:
     return "–" if not math.isfinite(value) else f"{value:+.{digits}f}"
 
 
-def _p_value(p: float) -> str:
+def p_value_text(p: float) -> str:
     if not math.isfinite(p):
         return "–"
     return f"{p:.3f}" if p >= 0.001 else "<0.001"

@@ -3,9 +3,11 @@
 Modeling, checkpoint loading and conversion for thbench; ``adapter`` wires them to the
 harness's request kinds. One file per component:
 
-* ``config``: architecture dataclasses (release, tiny, mid)
+* ``config``: architecture dataclasses (release, tiny, mid; MM-Interleaved at release and toy size)
 * ``vision``, ``resampler``: CLIP ViT-L/14 + ViT-Adapter, perceiver to 512 image tokens
+* ``plain_vit``: the same vision side without the ViT's LoRA (MM-Interleaved)
 * ``llm``, ``slide_lora``, ``lora``: Vicuna-13B with deformable cross-attention, Slide-LoRA
+* ``gate_modes``: the Slide-LoRA routings an ablation can choose
 * ``deformable_attention``: multi-scale deformable attention in plain PyTorch
 * ``image_decoder``: SD2-base UNet/VAE with a perceiver and a deformable control branch
 * ``model``, ``build``: the assembled model, built on meta or with random weights
@@ -22,7 +24,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from . import adapter  # noqa: F401  (registers "textharmony" and "textharmony-tiny")
+from . import adapter  # noqa: F401  (registers textharmony, mm-interleaved and their tiny versions)
 
 _EXPORTS = {
     "build_model": "build",
@@ -35,6 +37,8 @@ _EXPORTS = {
     "release_config": "config",
     "tiny_config": "config",
     "mid_config": "config",
+    "mm_interleaved_config": "config",
+    "gate_policy": "gate_modes",
     "TextHarmonyPipeline": "pipeline",
     "TextGenerationProfile": "generation",
     "GREEDY": "generation",

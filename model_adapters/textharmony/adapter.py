@@ -4,6 +4,12 @@
 and Vicuna's tokenizer from local paths. ``textharmony-tiny`` is the same code at toy size with
 seeded random weights and a byte tokenizer: it exercises every path in seconds on a CPU.
 
+``mm-interleaved`` and ``mm-interleaved-tiny`` do the same for MM-Interleaved, the pre-trained
+model TextHarmony fine-tunes: the same architecture without Slide-LoRA or the ViT's LoRA, so
+the pair measures what TextHarmony's fine-tuning adds to a unified model. It answers every
+request kind with TextHarmony's prompts. ``gate=`` (TextHarmony only) picks the Slide-LoRA
+routing, see ``gate_modes``.
+
 Seeds: by default the release's (text sampling seeded 32, image ``i`` of a prompt seeded
 42 + i), so every prompt is generated as the release would; ``seeds=request`` uses the
 harness's per-sample seed instead.
@@ -23,9 +29,13 @@ from PIL import Image, ImageDraw
 from bench.adapter import ModelAdapter, register_adapter
 from bench.types import IMAGE_PLACEHOLDER, AnswerRequest, EditImageRequest, GenerateImageRequest, ImageSource, RequestKind
 
+from .gate_modes import GateMode
+
 if TYPE_CHECKING:  # the modeling code (torch, diffusers) is imported by ``load`` only
+    from .model import TextHarmonyModel
     from .pipeline import TextHarmonyPipeline
     from .prompts import Segment
+    from .tokenizer import TextTokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -43,14 +53,15 @@ def _polygon_mask(size: tuple[int, int], polygons) -> Image.Image:
 
 
 @dataclass(frozen=True)
-class TextHarmonyOptions:
+class MMInterleavedOptions:
     #: pytorch_model.bin, its split parts (give the .bin path or the folder), a shard folder or
     #: a safetensors checkpoint made by ``thbench convert textharmony``.
     checkpoint: Path | None = None
-    #: Local lmsys/vicuna-13b-v1.3: its tokenizer is required; its weights fill keys the
-    #: checkpoint lacks, as do those of the two folders below.
+    #: Local lmsys/vicuna-13b-v1.3 (both models start from it): its tokenizer is required; its
+    #: weights fill keys the checkpoint lacks, as do those of the two folders below.
     vicuna: Path | None = None
     clip: Path | None = None
+    #: stabilityai/stable-diffusion-2-base (TextHarmony) or -2-1-base (MM-Interleaved).
     sd2: Path | None = None
     device: str = "auto"
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
@@ -62,11 +73,23 @@ class TextHarmonyOptions:
 
 
 @dataclass(frozen=True)
-class TinyOptions:
+class MMInterleavedTinyOptions:
     seed: int = 0
     generation: Literal["greedy", "release"] = "greedy"
     seeds: Literal["release", "request"] = "release"
     steps: int = 4
+
+
+@dataclass(frozen=True)
+class TextHarmonyOptions(MMInterleavedOptions):
+    #: Slide-LoRA routing: the release's (``routed``) or an ablation (``gate_modes``).
+    gate: GateMode = "routed"
+
+
+@dataclass(frozen=True)
+class TinyOptions(MMInterleavedTinyOptions):
+    #: As ``TextHarmonyOptions.gate``.
+    gate: GateMode = "routed"
 
 
 class _TextHarmonyBase(ModelAdapter):
@@ -75,6 +98,22 @@ class _TextHarmonyBase(ModelAdapter):
     prompt_profile = "textharmony"
 
     pipeline: TextHarmonyPipeline | None = None
+
+    def _pipeline(self, model: TextHarmonyModel, tokenizer: TextTokenizer, **sampling: Any) -> TextHarmonyPipeline:
+        """The pipeline around a loaded model, with this adapter's decoding and routing options;
+        ``sampling``: ``ImageSampling`` fields."""
+        from .gate_modes import gate_policy
+        from .generation import PROFILES
+        from .image_decoder import ImageSampling
+        from .pipeline import TextHarmonyPipeline
+
+        return TextHarmonyPipeline(
+            model,
+            tokenizer,
+            gate=gate_policy(getattr(self.options, "gate", "routed"), model.config.slide_lora),
+            text_profile=PROFILES[self.options.generation],
+            image_settings=ImageSampling(**sampling),
+        )
 
     def _ready(self) -> TextHarmonyPipeline:
         if self.pipeline is None:
@@ -158,24 +197,22 @@ class _TextHarmonyBase(ModelAdapter):
         return results
 
 
-@register_adapter("textharmony")
-class TextHarmonyAdapter(_TextHarmonyBase):
-    Options = TextHarmonyOptions
+class _CheckpointAdapter(_TextHarmonyBase):
+    """A released checkpoint of configuration ``config_name``."""
+
+    config_name = "release"
 
     def load(self) -> None:
         import torch
 
         from .base_components import BaseComponents
         from .checkpoint import load_model
-        from .generation import PROFILES
-        from .image_decoder import ImageSampling
-        from .pipeline import TextHarmonyPipeline
         from .tokenizer import VicunaTokenizer
 
         options = self.options
         if options.checkpoint is None or options.vicuna is None:
             raise ValueError(
-                "textharmony needs checkpoint=PATH (pytorch_model.bin, its .binaa/.binab/.binac parts, or a "
+                f"{self.name} needs checkpoint=PATH (pytorch_model.bin, its .binaa/.binab/.binac parts, or a "
                 "converted folder) and vicuna=PATH (local lmsys/vicuna-13b-v1.3, for the tokenizer)"
             )
         device = options.device
@@ -184,14 +221,13 @@ class TextHarmonyAdapter(_TextHarmonyBase):
         dtype = None if options.dtype == "auto" else getattr(torch, options.dtype)
         base = BaseComponents(vicuna=options.vicuna, clip=options.clip, sd2=options.sd2)
         model, self.report = load_model(
-            options.checkpoint, "release", device=device, dtype=dtype, allow_partial=options.allow_partial, base=base
+            options.checkpoint, self.config_name, device=device, dtype=dtype, allow_partial=options.allow_partial, base=base
         )
-        tokenizer = VicunaTokenizer(options.vicuna, model.config.tokens)
-        self.pipeline = TextHarmonyPipeline(
+        self.pipeline = self._pipeline(
             model,
-            tokenizer,
-            text_profile=PROFILES[options.generation],
-            image_settings=ImageSampling(guidance_scale=options.guidance_scale, num_inference_steps=options.steps),
+            VicunaTokenizer(options.vicuna, model.config.tokens),
+            guidance_scale=options.guidance_scale,
+            num_inference_steps=options.steps,
         )
         logger.info(self.report.summary())
 
@@ -202,23 +238,44 @@ class TextHarmonyAdapter(_TextHarmonyBase):
         return described
 
 
-@register_adapter("textharmony-tiny")
-class TinyTextHarmonyAdapter(_TextHarmonyBase):
+class _TinyAdapter(_TextHarmonyBase):
     """Toy size, seeded random weights: for testing the harness and this adapter."""
 
-    Options = TinyOptions
+    config_name = "tiny"
 
     def load(self) -> None:
         from .build import build_model
-        from .generation import PROFILES
-        from .image_decoder import ImageSampling
-        from .pipeline import TextHarmonyPipeline
         from .tokenizer import ByteTokenizer
 
-        model = build_model("tiny", device="cpu", seed=self.options.seed)
-        self.pipeline = TextHarmonyPipeline(
-            model,
-            ByteTokenizer(model.config.tokens),
-            text_profile=PROFILES[self.options.generation],
-            image_settings=ImageSampling(num_inference_steps=self.options.steps),
-        )
+        model = build_model(self.config_name, device="cpu", seed=self.options.seed)
+        self.pipeline = self._pipeline(model, ByteTokenizer(model.config.tokens), num_inference_steps=self.options.steps)
+
+
+@register_adapter("textharmony")
+class TextHarmonyAdapter(_CheckpointAdapter):
+    """TextHarmony from its released checkpoint, with the Slide-LoRA routing of ``gate``."""
+
+    Options = TextHarmonyOptions
+
+
+@register_adapter("textharmony-tiny")
+class TinyTextHarmonyAdapter(_TinyAdapter):
+    """TextHarmony at toy size with seeded random weights: every code path in seconds on a CPU."""
+
+    Options = TinyOptions
+
+
+@register_adapter("mm-interleaved")
+class MMInterleavedAdapter(_CheckpointAdapter):
+    """MM-Interleaved (TextHarmony's base model, without Slide-LoRA) from its released checkpoint."""
+
+    Options = MMInterleavedOptions
+    config_name = "mm-interleaved"
+
+
+@register_adapter("mm-interleaved-tiny")
+class TinyMMInterleavedAdapter(_TinyAdapter):
+    """MM-Interleaved's layout at toy size with seeded random weights."""
+
+    Options = MMInterleavedTinyOptions
+    config_name = "mm-interleaved-tiny"

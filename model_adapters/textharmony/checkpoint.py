@@ -45,7 +45,9 @@ INDEX_FILES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 
 
 def canonical_key(name: str) -> str:
-    """The release's (``peft``) key for ``name``; plain ViT keys are moved under ``base_model.model``."""
+    """The release's (``peft``) key for ``name``; plain ViT keys are moved under ``base_model.model``.
+
+    Both checkpoint keys and model keys are compared in this form, whichever layout each uses."""
     if name.startswith(PLAIN_VIT_PREFIX) and not name.startswith(PEFT_VIT_PREFIX):
         return PEFT_VIT_PREFIX + name[len(PLAIN_VIT_PREFIX) :]
     return name
@@ -164,7 +166,10 @@ def load_weights(
     is read and a ``PartialCheckpointError`` lists them."""
     device = torch.device(device)
     dtype = dtype or default_dtype(device)
-    expected = expected_tensors(model)
+    # Looked up by canonical key, so that checkpoints of either ViT layout fit models of either.
+    tensors = expected_tensors(model)
+    names = {canonical_key(name): name for name in tensors}
+    expected = {key: tensors[name] for key, name in names.items()}
     report = LoadReport(source.describe())
     report.unexpected = sorted(set(source.records) - set(expected))
     base = base or {}
@@ -198,7 +203,7 @@ def load_weights(
             tensor = tensor.to(device=device, dtype=torch.float32 if keeps_float32(name) else dtype)
         else:
             tensor = tensor.to(device=device)
-        _assign(model, name, tensor)
+        _assign(model, names[name], tensor)
         report.loaded += record is not None and name not in filled_from_base
         if count % 500 == 0:
             logger.info("placed %d/%d tensors", count, len(plan))

@@ -42,6 +42,7 @@ class VisionConfig:
     pos_grid_size: int = 16
     #: Resolution the CLIP ViT was pre-trained at (its position table is interpolated from it).
     pretrained_image_size: int = 224
+    #: LoRA on the ViT's q/k/v; 0: none, and the ViT is not wrapped the way ``peft`` wraps it.
     lora_rank: int = 32
     lora_alpha: int = 32
 
@@ -147,7 +148,8 @@ class TextHarmonyConfig:
         )
     )
     llm: LLMConfig = field(default_factory=LLMConfig)
-    slide_lora: SlideLoRAConfig = field(default_factory=SlideLoRAConfig)
+    #: ``None``: plain q/k/v/o projections (MM-Interleaved, the model TextHarmony fine-tunes).
+    slide_lora: SlideLoRAConfig | None = field(default_factory=SlideLoRAConfig)
     image_decoder: ImageDecoderConfig = field(default_factory=ImageDecoderConfig)
     image_resampler: ResamplerConfig = field(
         default_factory=lambda: ResamplerConfig(
@@ -345,7 +347,41 @@ def mid_config() -> TextHarmonyConfig:
     )
 
 
-NAMED_CONFIGS = {"release": release_config, "tiny": tiny_config, "mid": mid_config}
+def without_adapters(config: TextHarmonyConfig, image_size: int, image_tokens: int, name: str) -> TextHarmonyConfig:
+    """MM-Interleaved's layout from a TextHarmony one: no LoRA anywhere, and the smaller input
+    image and image-token count it was pre-trained with. The LLM reads the same three vision
+    levels relative to the patch grid (grid x2, x1, x0.5)."""
+    grid = image_size // config.vision.patch_size
+    return replace(
+        config,
+        vision=replace(config.vision, image_size=image_size, lora_rank=0),
+        vision_resampler=replace(config.vision_resampler, num_queries=image_tokens),
+        llm=replace(config.llm, feature_levels=(2 * grid, grid, grid // 2)),
+        slide_lora=None,
+        name=name,
+    )
+
+
+def mm_interleaved_config() -> TextHarmonyConfig:
+    """The released MM-Interleaved (pre-trained, no SFT): 224 px, 64 image tokens, no LoRA;
+    otherwise the same modules and sizes as TextHarmony (SD 2.1-base shares SD2-base's shapes)."""
+    return without_adapters(release_config(), image_size=224, image_tokens=64, name="mm-interleaved")
+
+
+def mm_interleaved_tiny_config() -> TextHarmonyConfig:
+    """MM-Interleaved's layout at toy size: the tiny TextHarmony less its LoRA, at half the image
+    tokens (a smaller count than TextHarmony's, as at release size)."""
+    tiny = tiny_config()
+    return without_adapters(tiny, image_size=tiny.vision.image_size, image_tokens=4, name="mm-interleaved-tiny")
+
+
+NAMED_CONFIGS = {
+    "release": release_config,
+    "tiny": tiny_config,
+    "mid": mid_config,
+    "mm-interleaved": mm_interleaved_config,
+    "mm-interleaved-tiny": mm_interleaved_tiny_config,
+}
 
 
 def resolve_config(config: "str | TextHarmonyConfig") -> TextHarmonyConfig:

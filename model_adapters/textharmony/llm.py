@@ -3,7 +3,8 @@
 Every ``cross_attention_frequency``-th decoder layer inserts a gated cross-attention block between
 self-attention and the MLP; it lets each text token sample the multi-scale feature maps of the
 images that precede it (``MultiImageDeformableAttention``). The q/k/v/o projections carry
-Slide-LoRA experts whose per-sample weights are passed in with each call.
+Slide-LoRA experts whose per-sample weights are passed in with each call (MM-Interleaved: none,
+and the weights passed are an empty row per sample).
 
 The layers are written out here rather than borrowed from ``transformers`` so that the block
 can sit inside the layer, the expert weights can flow through the projections and the KV cache
@@ -91,13 +92,26 @@ class VisionContext:
         return replace(self, image_mask=self.image_mask[:, -1:])
 
 
+class PlainProjection(nn.Linear):
+    """A q/k/v/o projection without experts; it takes (and ignores) the expert weights so that
+    the layers call every projection the same way."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size, size, bias=False)
+
+    def forward(self, x: torch.Tensor, expert_weights: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight)
+
+
 class SelfAttention(nn.Module):
-    def __init__(self, config: LLMConfig, lora: SlideLoRAConfig) -> None:
+    def __init__(self, config: LLMConfig, lora: SlideLoRAConfig | None) -> None:
         super().__init__()
         size = config.hidden_size
         self.num_heads, self.head_dim, self.theta = config.num_heads, config.head_dim, config.rope_theta
 
-        def proj() -> SlideLoRALinear:
+        def proj() -> nn.Linear:
+            if lora is None:
+                return PlainProjection(size)
             return SlideLoRALinear(size, size, lora.num_experts, lora.rank, lora.scaling)
 
         self.q_proj, self.k_proj, self.v_proj, self.o_proj = proj(), proj(), proj(), proj()
@@ -169,7 +183,7 @@ class ImageCrossAttention(nn.Module):
 
 
 class DecoderLayer(nn.Module):
-    def __init__(self, config: LLMConfig, lora: SlideLoRAConfig, vision_size: int, index: int) -> None:
+    def __init__(self, config: LLMConfig, lora: SlideLoRAConfig | None, vision_size: int, index: int) -> None:
         super().__init__()
         self.index = index
         self.self_attn = SelfAttention(config, lora)
@@ -191,7 +205,7 @@ class DecoderLayer(nn.Module):
 class MultimodalDecoder(nn.Module):
     """The LLM body (the release's ``mm_decoder``): embeddings, layers and the final norm."""
 
-    def __init__(self, config: LLMConfig, lora: SlideLoRAConfig, vision_size: int) -> None:
+    def __init__(self, config: LLMConfig, lora: SlideLoRAConfig | None, vision_size: int) -> None:
         super().__init__()
         self.config = config
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)

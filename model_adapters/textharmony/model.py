@@ -23,7 +23,7 @@ from .config import TextHarmonyConfig
 from .image_decoder import ControlFeatures, ImageDecoder
 from .llm import KVCache, MultimodalDecoder, TextHead, VisionContext
 from .positional import sincos_1d
-from .vision import VisualTokenizer
+from .plain_vit import visual_tokenizer
 
 
 @dataclass
@@ -50,7 +50,7 @@ class TextHarmonyModel(nn.Module):
         self.config = config
         hidden, vision_size = config.llm.hidden_size, config.vision.hidden_size
         self.soi_token = nn.Parameter(torch.zeros(1, hidden))
-        self.visual_tokenizer = VisualTokenizer(config.vision, config.vision_resampler, hidden)
+        self.visual_tokenizer = visual_tokenizer(config.vision, config.vision_resampler, hidden)
         self.mm_decoder = MultimodalDecoder(config.llm, config.slide_lora, vision_size)
         self.text_decoder = TextHead(config.llm)
         self.image_decoder = ImageDecoder(config.image_decoder, config.image_resampler, vision_size)

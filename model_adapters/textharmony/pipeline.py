@@ -13,12 +13,13 @@ from typing import Any, Sequence
 import torch
 from PIL import Image
 
+from .gate_modes import gate_policy
 from .generation import GREEDY, TextGenerationProfile, beam_decode, greedy_decode
 from .image_decoder import ImageSampling
 from .images import apply_mask, blank_input, to_model_input, to_pil
 from .model import TextHarmonyModel
 from .prompts import Segment, edit_prompt, encode_prompts, generation_prompt
-from .slide_lora import GatePolicy, PromptRoutedGate
+from .slide_lora import GatePolicy
 from .tokenizer import TextTokenizer
 
 
@@ -26,15 +27,15 @@ from .tokenizer import TextTokenizer
 class TextHarmonyPipeline:
     model: TextHarmonyModel
     tokenizer: TextTokenizer
-    #: Defaults to the release's prompt-routed gate over the model's experts.
+    #: Defaults to the release's prompt-routed gate over the model's experts (none for a model
+    #: without Slide-LoRA).
     gate: GatePolicy | None = None
     text_profile: TextGenerationProfile = GREEDY
     image_settings: ImageSampling = field(default_factory=ImageSampling)
 
     def __post_init__(self) -> None:
         if self.gate is None:
-            lora = self.model.config.slide_lora
-            self.gate = PromptRoutedGate(num_experts=lora.num_experts, experts_per_task=lora.experts_per_task)
+            self.gate = gate_policy("routed", self.model.config.slide_lora)
 
     @property
     def image_size(self) -> int:
