@@ -14,6 +14,7 @@ from typing import Sequence
 from bench.adapter import ADAPTERS
 from bench.context import TaskContext, default_data_root
 from bench.options import OptionError, parse_key_values
+from bench.distributed import Shard, WorkGroup, work_group_from_environment
 from bench.faults import FAULT_EXIT_CODE, HarnessFault
 from bench.registry import UnknownNameError
 from bench.run_lock import LOCKED_EXIT_CODE, RunLockedError
@@ -99,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--seed", type=int, default=0, help="run seed; each sample's seed derives from it")
     run_parser.add_argument("--fail-fast", action="store_true", help="stop at the first failing sample")
     run_parser.add_argument("--retry-errors", action="store_true", help="recompute samples that failed in an earlier run")
+    run_parser.add_argument("--shard", type=_shard, metavar="I/N",
+                            help="compute only part I of N of the samples (job arrays); a later run without --shard aggregates")
     _add_context_arguments(run_parser)
     run_parser.add_argument("--format", choices=["md", "csv", "latex", "html"], default="md", help="leaderboard format")
     run_parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -143,6 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_context_arguments(score_parser)
     score_parser.set_defaults(handler=_score_command)
     return parser
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _positive_int(text: str) -> int:
@@ -207,6 +217,22 @@ def _run_command(args: argparse.Namespace) -> int:
     if not args.model and (args.run_dir or args.model_args or args.trust_remote_code or args.allow_partial):
         raise OptionError("--run-dir and model options need --model: without it both baselines run, each in its own folder")
     models = [args.model] if args.model else list(BASELINES)
+    group = work_group_from_environment()
+    try:
+        outcomes = _run_models(args, requested, models, group)
+    finally:
+        group.close()
+    if outcomes and group.is_main and args.shard is None:
+        from bench.report.leaderboard import leaderboard, render
+        from bench.report.runs import load_run
+
+        frame = leaderboard([load_run(o.run_dir) for o in outcomes])
+        print()
+        print(render(frame, args.format), end="")
+    return 0
+
+
+def _run_models(args: argparse.Namespace, requested: list[str], models: list[str], group: WorkGroup) -> list[RunOutcome]:
     outcomes: list[RunOutcome] = []
     for model in models:
         tasks = requested or list(STARTER_TASKS)
@@ -230,21 +256,24 @@ def _run_command(args: argparse.Namespace) -> int:
             seed=args.seed,
             fail_fast=args.fail_fast,
             retry_errors=args.retry_errors,
-            progress=not args.no_progress,
+            progress=not args.no_progress and group.is_main,
             command=" ".join(["thbench", *sys.argv[1:]]),
+            shard=args.shard,
         )
         started = time.perf_counter()
-        outcome = run(config)
+        outcome = run(config, group)
         outcomes.append(outcome)
-        _print_summary(outcome, time.perf_counter() - started)
-    if outcomes:
-        from bench.report.leaderboard import leaderboard, render
-        from bench.report.runs import load_run
+        if args.shard is not None:
+            _print_shard_summary(outcome, args.shard, time.perf_counter() - started)
+        elif group.is_main:
+            _print_summary(outcome, time.perf_counter() - started)
+    return outcomes
 
-        frame = leaderboard([load_run(o.run_dir) for o in outcomes])
-        print()
-        print(render(frame, args.format), end="")
-    return 0
+
+def _print_shard_summary(outcome: RunOutcome, shard: Shard, seconds: float) -> None:
+    for task in outcome.tasks:
+        print(f"{outcome.model} · {task.task}: shard {shard} computed={task.computed} rescored={task.rescored}")
+    print(f"{outcome.model}: {outcome.run_dir}  ({seconds:.1f} s); run the same command without --shard to aggregate")
 
 
 def _print_summary(outcome: RunOutcome, seconds: float) -> None:

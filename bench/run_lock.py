@@ -61,14 +61,19 @@ def current_launch() -> str | None:
     return None
 
 
-def process_start_time(pid: int) -> str | None:
-    """The kernel's start time of ``pid`` (clock ticks since boot), which tells a live holder
-    from an unrelated process that reused its pid. ``None`` where /proc is not there."""
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name; ``None`` where /proc is not there."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def process_start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (clock ticks since boot), which tells a live holder
+    from an unrelated process that reused its pid."""
+    fields = _proc_stat(pid)
+    return None if fields is None else fields[19]
 
 
 def holder_is_alive(holder: LockHolder, now: float | None = None) -> bool:
@@ -79,8 +84,11 @@ def holder_is_alive(holder: LockHolder, now: float | None = None) -> bool:
             return False
         except PermissionError:
             return True
-        started = process_start_time(holder.pid)
-        return holder.process_start is None or started is None or started == holder.process_start
+        fields = _proc_stat(holder.pid)
+        if fields is None:
+            return True  # no /proc: the pid exists, which is all that can be known
+        # A zombie (killed, not yet reaped by its parent) holds nothing any more.
+        return fields[0] != "Z" and (holder.process_start is None or fields[19] == holder.process_start)
     now = time.time() if now is None else now
     return now - holder.heartbeat_at < holder.lease_s
 
@@ -89,11 +97,12 @@ class RunLock:
     """Held for the whole invocation; ``fresh`` says whether this process took it (rather than
     joining a lock of its own launch), i.e. whether no other writer can be active."""
 
-    def __init__(self, run_dir: Path, command: str | None = None, lease_s: float = DEFAULT_LEASE_S) -> None:
-        self.path = Path(run_dir) / LOCK_NAME
+    def __init__(self, run_dir: Path, command: str | None = None, lease_s: float = DEFAULT_LEASE_S,
+                 launch: str | None = None, name: str = LOCK_NAME) -> None:
+        self.path = Path(run_dir) / name
         self.lease_s = lease_s
         self.command = command if command is not None else " ".join(sys.argv)
-        self.launch = current_launch()
+        self.launch = launch or current_launch()
         self.fresh = False
         self._holder: LockHolder | None = None
         self._stop = threading.Event()
@@ -160,7 +169,7 @@ class RunLock:
             temporary.unlink(missing_ok=True)
 
     def _write_temporary(self, holder: LockHolder) -> Path:
-        temporary = self.path.with_name(f".{LOCK_NAME}.{uuid.uuid4().hex[:12]}.tmp")
+        temporary = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:12]}.tmp")
         with temporary.open("w", encoding="utf-8") as handle:
             json.dump(asdict(holder), handle)
             handle.flush()
@@ -170,7 +179,7 @@ class RunLock:
     def _take_over_stale(self, stale: LockHolder) -> None:
         """Move the stale lock aside under a unique name; of several processes doing this at
         once only one moves the file that was read, the others find it gone and retry."""
-        aside = self.path.with_name(f".{LOCK_NAME}.stale-{uuid.uuid4().hex[:12]}.tmp")
+        aside = self.path.with_name(f".{self.path.name}.stale-{uuid.uuid4().hex[:12]}.tmp")
         try:
             os.rename(self.path, aside)
         except FileNotFoundError:
@@ -200,6 +209,30 @@ class RunLock:
             except OSError:
                 continue  # a full disk must not kill the run from this thread; the next renewal retries
             self._holder = renewed
+
+
+def shard_lock_name(index: int, count: int) -> str:
+    """Shards of a job array each hold their own lock: they never refuse each other, while a
+    plain run refuses them (and they it) through ``check_no_other_holders``."""
+    return f"lock-shard-{index}-of-{count}.json"
+
+
+def check_no_other_holders(run_dir: Path, own: RunLock) -> None:
+    """Refuse when another live lock of the folder (a plain run's or a shard's) belongs to
+    another launch; called after taking one's own lock, so two starters cannot both pass."""
+    for path in sorted(Path(run_dir).glob("lock*.json")):
+        if path == own.path:
+            continue
+        holder = read_holder(path)
+        if holder is None or (own.launch is not None and holder.launch == own.launch):
+            continue
+        if own.path.name != LOCK_NAME and path.name != LOCK_NAME:
+            continue  # shard beside shard
+        if holder_is_alive(holder):
+            raise RunLockedError(
+                f"{Path(run_dir)} is in use by {holder.describe()} ({path.name}); wait for it to finish or choose "
+                f"another --run-dir (if that process is gone for good, delete {path})"
+            )
 
 
 def read_holder(path: Path) -> LockHolder | None:

@@ -28,6 +28,7 @@ from bench.adapter import ADAPTERS, ModelAdapter
 from bench.aggregate import aggregate
 from bench.configurations import configuration_id, configuration_labels
 from bench.context import TaskContext
+from bench.distributed import Shard, WorkGroup
 from bench.environment import device_description, environment, thbench_version, worktree_dirty
 from bench.executor import Executor, SampleFailure
 from bench.faults import HarnessFault
@@ -36,9 +37,9 @@ from bench.manifest import LEGACY_INVOCATION, legacy_invocation, merged_manifest
 from bench.options import options_as_dict
 from bench.planner import Plan, PlannedSample, make_plan
 from bench.records import RECORD_FORMAT, PredictionRecord
-from bench.run_lock import RunLock
+from bench.run_lock import RunLock, RunLockedError, check_no_other_holders, shard_lock_name
 from bench.seeding import sample_seed
-from bench.store import RecordWriter, RunStore, TaskRecords, new_writer_id
+from bench.store import RecordWriter, RunStore, new_writer_id
 from bench.task import TASKS, DatasetError, Task
 from bench.types import Request
 
@@ -74,6 +75,8 @@ class RunConfig:
     progress: bool = True
     #: The command line, for the invocation record (default: this process's argv).
     command: str | None = None
+    #: Compute only this part of the samples, and aggregate nothing (scheduler arrays).
+    shard: Shard | None = None
 
 
 @dataclass
@@ -115,7 +118,9 @@ def default_run_dir(results_root: Path, model: str, adapter_fingerprint: str, se
     return results_root / f"{model}-{stable_hash(identity, length=8)}"
 
 
-def run(config: RunConfig) -> RunOutcome:
+def run(config: RunConfig, group: WorkGroup | None = None) -> RunOutcome:
+    """Run ``config``; ``group`` is the launch this process is a rank of (default: alone)."""
+    group = group or WorkGroup()
     adapter_type = ADAPTERS.get(config.model)
     task_types = [TASKS.get(name) for name in config.tasks]
     check_compatible(adapter_type, task_types)
@@ -128,16 +133,41 @@ def run(config: RunConfig) -> RunOutcome:
     )
     store = RunStore(run_dir)
     store.check_format()
-    lock = RunLock(run_dir, command=config.command)
-    with lock:
-        session = _RunSession(config, adapter, adapter_fingerprint, context, store, sole_writer=lock.fresh)
+    lock = _lock_for(run_dir, config, group)
+    try:
+        sole_writer = lock.fresh and group.world_size == 1 and config.shard is None
+        session = _RunSession(config, adapter, adapter_fingerprint, context, store, group, sole_writer)
         return session.execute(tasks)
+    finally:
+        lock.release()
+
+
+def _lock_for(run_dir: Path, config: RunConfig, group: WorkGroup) -> RunLock:
+    """Rank 0 takes the folder's lock (or its shard's) first and tells the others whether it
+    got it; they join it as members of the same launch."""
+    name = shard_lock_name(config.shard.index, config.shard.count) if config.shard else "lock.json"
+    lock = RunLock(run_dir, command=config.command, launch=group.launch, name=name)
+    refusal: str | None = None
+    if group.is_main:
+        try:
+            lock.acquire()
+            check_no_other_holders(run_dir, lock)
+        except RunLockedError as error:
+            lock.release()
+            refusal = str(error)
+    refusal = group.share_outcome(refusal)
+    if refusal is not None:
+        raise RunLockedError(refusal)
+    if not group.is_main:
+        lock.acquire()
+    return lock
 
 
 class _RunSession:
     def __init__(self, config: RunConfig, adapter: ModelAdapter, adapter_fingerprint: str, context: TaskContext,
-                 store: RunStore, sole_writer: bool) -> None:
+                 store: RunStore, group: WorkGroup, sole_writer: bool) -> None:
         self.config = config
+        self.group = group
         self.adapter = adapter
         self.adapter_fingerprint = adapter_fingerprint
         self.context = context
@@ -154,7 +184,8 @@ class _RunSession:
             if removed:
                 logger.info("removed %d temporary files left by an interrupted run", removed)
         self.store.mark_format(thbench_version())
-        self._keep_legacy_manifest()
+        if self.group.is_main:
+            self._keep_legacy_manifest()
         invocation = self._start_invocation(tasks)
         writer = self.store.open_writer(self.writer_id)
         outcomes: list[TaskOutcome] = []
@@ -206,6 +237,10 @@ class _RunSession:
             "image_format": self.context.image_format,
             "data_root": str(self.context.data_root.resolve()),
             "requested_tasks": [task.name for task in tasks],
+            "rank": self.group.rank,
+            "world_size": self.group.world_size,
+            "launch": self.group.launch,
+            "shard": None if self.config.shard is None else str(self.config.shard),
             "tasks": {},
         }
         self._write_invocation(invocation)
@@ -223,19 +258,20 @@ class _RunSession:
             invocation["environment"]["device"] = device_description()
             invocation["environment"]["git_dirty"] = worktree_dirty()
         self._write_invocation(invocation)
-        self.store.write_manifest(merged_manifest(self.store.run_dir.name, self.store.read_invocations()))
+        if self.group.is_main:
+            self.store.write_manifest(merged_manifest(self.store.run_dir.name, self.store.read_invocations()))
 
     def _task_entry(self, task: Task, outcome: TaskOutcome) -> dict[str, Any]:
         return {
             "kind": task.kind.value,
-            "configuration": outcome.summary["configuration"]["id"],
+            "configuration": outcome.summary.get("configuration", {}).get("id"),
             "label": outcome.label,
             "config": task.describe(),
             "dataset_fingerprint": outcome.dataset_fingerprint,
             "scoring": task.scoring_identity(),
             "counts": {
-                "samples": outcome.summary["n"],
-                "errors": outcome.summary["errors"],
+                "samples": outcome.summary.get("n"),
+                "errors": outcome.summary.get("errors"),
                 "computed": outcome.computed,
                 "reused": outcome.reused,
                 "rescored": outcome.rescored,
@@ -245,27 +281,55 @@ class _RunSession:
 
     # -- one task ----------------------------------------------------------------------------
     def _run_task(self, task: Task, writer: RecordWriter) -> TaskOutcome:
+        work = self.group.broadcast(self._plan_task(task) if self.group.is_main else None)
+        plan = work.plan
+        if self.config.shard is not None:
+            plan = Plan([p for p in plan.compute if self.config.shard.owns(p.key)],
+                        [item for item in plan.rescore if self.config.shard.owns(item[0].key)], plan.reuse)
+        outcome = TaskOutcome(task.name, {}, work.dataset_fingerprint, reused=len(plan.reuse))
+        executor = Executor(task, self.adapter, self.store, self.writer_id, self.context.image_format,
+                            work.scoring_fingerprint, self.config.fail_fast)
+        records = dict(plan.reuse)
+        written = self._rescore(task, plan, executor, writer, records, outcome)
+        written += self._compute(task, plan, work.revisions, executor, writer, records, outcome)
+        if written:
+            writer.sync()
+        for counter in ("computed", "rescored"):
+            self.group.total(f"{task.name}/{counter}", getattr(outcome, counter))
+        self.group.barrier(f"the end of {task.name}")
+        if self.config.shard is not None or not self.group.is_main:
+            outcome.summary = {"n": outcome.computed + outcome.rescored, "errors": None}
+            return outcome
+        if self.group.world_size > 1:
+            outcome.computed = self.group.total(f"{task.name}/computed", 0)
+            outcome.rescored = self.group.total(f"{task.name}/rescored", 0)
+            # Every rank's records, now on disk, for this configuration's slots.
+            current = self.store.read_records(task.name).by_slot
+            records = {item.key: current[item.slot] for item in work.planned}
+        replaced = outcome.rescored + sum(slot in work.revisions for slot in (p.slot for p in plan.compute))
+        self._maybe_compact(task, work.stored_lines, work.stored_slots, work.stored_files, written, replaced)
+        ordered = [records[item.key] for item in work.planned]
+        outcome.summary = self._summarise(task, work.samples, work.planned, ordered, work.samples_total,
+                                          work.dataset_fingerprint)
+        outcome.label = self._write_scores(task, outcome.summary)
+        return outcome
+
+    def _plan_task(self, task: Task) -> "_TaskWork":
+        """Everything a rank needs to work on ``task``; computed once, by rank 0."""
         all_samples = list(task.load_samples())
         samples = all_samples if self.config.limit is None else all_samples[: self.config.limit]
         planned = self._prepare(task, all_samples, samples)
         scoring_fingerprint = stable_hash(task.scoring_identity())
         stored = self.store.read_records(task.name)
         plan = make_plan(planned, stored.by_slot, scoring_fingerprint, self.config.retry_errors)
-        outcome = TaskOutcome(task.name, {}, task.dataset_fingerprint(), reused=len(plan.reuse))
-        executor = Executor(task, self.adapter, self.store, self.writer_id, self.context.image_format,
-                            scoring_fingerprint, self.config.fail_fast)
-        records = dict(plan.reuse)
-        written = self._rescore(task, plan, executor, writer, records, outcome)
-        written += self._compute(task, plan, stored, executor, writer, records, outcome)
-        if written:
-            writer.sync()
-        # Records that replaced a stored one of their slot (rescored, retried) leave it behind.
-        replaced = outcome.rescored + sum(p.slot in stored.by_slot for p in plan.compute)
-        self._maybe_compact(task, stored, written, replaced)
-        ordered = [records[item.key] for item in planned]
-        outcome.summary = self._summarise(task, samples, planned, ordered, all_samples, outcome.dataset_fingerprint)
-        outcome.label = self._write_scores(task, outcome.summary)
-        return outcome
+        # A stored output whose images are gone cannot be scored again: compute it anew.
+        missing = [(p, r) for p, r in plan.rescore if not all((self.store.run_dir / path).is_file() for path in r.images)]
+        if missing:
+            plan.compute.extend(p for p, _ in missing)
+            plan.rescore = [item for item in plan.rescore if item not in missing]
+        revisions = {p.slot: stored.by_slot[p.slot].rev + 1 for p in plan.compute if p.slot in stored.by_slot}
+        return _TaskWork(samples, planned, plan, revisions, scoring_fingerprint, task.dataset_fingerprint(),
+                         len(all_samples), stored.lines, len(stored.by_slot), len(stored.files))
 
     def _prepare(self, task: Task, all_samples: Sequence[Any], samples: Sequence[Any]) -> list[PlannedSample]:
         """Each sample's key, request (with its seed) and request fingerprint, computed once."""
@@ -281,46 +345,44 @@ class _RunSession:
 
     def _rescore(self, task: Task, plan: Plan, executor: Executor, writer: RecordWriter,
                  records: dict[str, PredictionRecord], outcome: TaskOutcome) -> int:
-        """Score stored outputs again; a sample whose stored images are gone is recomputed."""
+        """Score stored outputs again, in the batches this process claims."""
         if not plan.rescore:
             return 0
-        rescored = []
+        batches = [plan.rescore[start : start + self.batch_size] for start in range(0, len(plan.rescore), self.batch_size)]
         with self._bar(len(plan.rescore), f"{task.name} (rescoring)") as bar:
-            for planned, previous in plan.rescore:
-                if not all((self.store.run_dir / path).is_file() for path in previous.images):
-                    plan.compute.append(planned)
-                else:
-                    rescored.append(executor.rescore(planned, previous))
-                bar.update(1)
-        writer.append(task.name, rescored)
-        records.update((record.key, record) for record in rescored)
-        outcome.rescored = len(rescored)
-        return len(rescored)
+            for index in self.group.claims(f"{task.name}/rescore", len(batches)):
+                rescored = [executor.rescore(planned, previous) for planned, previous in batches[index]]
+                writer.append(task.name, rescored)
+                records.update((record.key, record) for record in rescored)
+                outcome.rescored += len(rescored)
+                bar.update(len(rescored))
+        return outcome.rescored
 
-    def _compute(self, task: Task, plan: Plan, stored: TaskRecords, executor: Executor, writer: RecordWriter,
-                 records: dict[str, PredictionRecord], outcome: TaskOutcome) -> int:
+    def _compute(self, task: Task, plan: Plan, revisions: dict[tuple[str, str], int], executor: Executor,
+                 writer: RecordWriter, records: dict[str, PredictionRecord], outcome: TaskOutcome) -> int:
+        """Compute the batches this process claims (all of them when it works alone)."""
         if not plan.compute:
             return 0
-        self._ensure_adapter_loaded()
-        revisions = {p.slot: stored.by_slot[p.slot].rev + 1 for p in plan.compute if p.slot in stored.by_slot}
+        batches = [plan.compute[start : start + self.batch_size] for start in range(0, len(plan.compute), self.batch_size)]
         with self._bar(len(plan.compute), task.name) as bar:
-            for start in range(0, len(plan.compute), self.batch_size):
-                batch = plan.compute[start : start + self.batch_size]
-                new_records = executor.run_batch(batch, revisions)
+            for index in self.group.claims(f"{task.name}/compute", len(batches)):
+                self._ensure_adapter_loaded()
+                new_records = executor.run_batch(batches[index], revisions)
                 writer.append(task.name, new_records)
                 records.update((record.key, record) for record in new_records)
-                bar.update(len(batch))
-        outcome.computed = len(plan.compute)
-        return len(plan.compute)
+                outcome.computed += len(new_records)
+                bar.update(len(new_records))
+        return outcome.computed
 
-    def _maybe_compact(self, task: Task, stored: TaskRecords, written: int, replaced: int) -> None:
+    def _maybe_compact(self, task: Task, stored_lines: int, stored_slots: int, stored_files: int, written: int,
+                       replaced: int) -> None:
         """Only a sole writer may merge files; it does so when superseded lines outnumber the
         current ones or files pile up, never on every run."""
         if not self.sole_writer:
             return
-        superseded = stored.lines - len(stored.by_slot) + replaced
-        current = len(stored.by_slot) + written - replaced
-        files = len(stored.files) + (1 if written else 0)
+        superseded = stored_lines - stored_slots + replaced
+        current = stored_slots + written - replaced
+        files = stored_files + (1 if written else 0)
         if superseded > max(current, 64) or files >= COMPACT_AT_FILES:
             self.store.compact(task.name, self.writer_id)
 
@@ -344,7 +406,7 @@ class _RunSession:
 
     # -- aggregation -------------------------------------------------------------------------
     def _summarise(self, task: Task, samples: Sequence[Any], planned: Sequence[PlannedSample],
-                   ordered: Sequence[PredictionRecord], all_samples: Sequence[Any], dataset_fingerprint: str) -> dict[str, Any]:
+                   ordered: Sequence[PredictionRecord], samples_total: int, dataset_fingerprint: str) -> dict[str, Any]:
         """Scores of this configuration, from its records alone; the bootstrap is skipped when
         the records are those the stored summary was computed from."""
         identity_options = task.identity()["options"]
@@ -355,7 +417,7 @@ class _RunSession:
             summary = {k: v for k, v in previous.items() if k not in ("configuration", "set_metrics", "set_metrics_fingerprint")}
         else:
             summary = aggregate(task, ordered)
-        summary["samples_total"] = len(all_samples)
+        summary["samples_total"] = samples_total
         summary["limit"] = self.config.limit
         self._add_set_metrics(task, samples, ordered, summary, previous)
         self.store.write_selection(task.name, config_id, [item.slot for item in planned])
@@ -413,6 +475,22 @@ class _RunSession:
             logger.info("loading model %s", self.adapter.name)
             self.adapter.load()
             self.adapter_loaded = True
+
+
+@dataclass(frozen=True)
+class _TaskWork:
+    """A task's plan as rank 0 made it, sent to every rank."""
+
+    samples: list[Any]
+    planned: list[PlannedSample]
+    plan: Plan
+    revisions: dict[tuple[str, str], int]
+    scoring_fingerprint: str
+    dataset_fingerprint: str
+    samples_total: int
+    stored_lines: int
+    stored_slots: int
+    stored_files: int
 
 
 def _legacy_configurations(scores: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:
