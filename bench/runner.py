@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -90,6 +91,8 @@ class TaskOutcome:
     #: The configuration's label in scores.json and reports (the task name unless the folder
     #: holds several configurations of the task).
     label: str = ""
+    #: Wall time of the task in this process: planning, model work, scoring, aggregation.
+    seconds: float = 0.0
 
 
 @dataclass
@@ -191,7 +194,9 @@ class _RunSession:
         outcomes: list[TaskOutcome] = []
         try:
             for task in tasks:
+                started = time.perf_counter()
                 outcome = self._run_task(task, writer)
+                outcome.seconds = round(time.perf_counter() - started, 3)
                 outcomes.append(outcome)
                 invocation["tasks"][task.name] = self._task_entry(task, outcome)
                 self._write_invocation(invocation)
@@ -276,6 +281,7 @@ class _RunSession:
                 "reused": outcome.reused,
                 "rescored": outcome.rescored,
             },
+            "seconds": outcome.seconds,
             "finished_at": _now(),
         }
 

@@ -36,10 +36,16 @@ def check_device(device: str) -> None:
 
 
 def resolve_device(device: str) -> "torch.device":
+    """``auto``: the GPU of this rank (``LOCAL_RANK``, set by torchrun and accelerate) when
+    there is one, else the CPU."""
+    import os
+
     import torch
 
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
     return torch.device(device)
 
 

@@ -28,6 +28,7 @@ from PIL import Image, ImageDraw
 
 from bench.adapter import ModelAdapter, register_adapter
 from bench.types import IMAGE_PLACEHOLDER, AnswerRequest, EditImageRequest, GenerateImageRequest, ImageSource, RequestKind
+from model_adapters.common.torch_options import resolve_device
 
 from .gate_modes import GateMode
 
@@ -215,9 +216,7 @@ class _CheckpointAdapter(_TextHarmonyBase):
                 f"{self.name} needs checkpoint=PATH (pytorch_model.bin, its .binaa/.binab/.binac parts, or a "
                 "converted folder) and vicuna=PATH (local lmsys/vicuna-13b-v1.3, for the tokenizer)"
             )
-        device = options.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = str(resolve_device(options.device))
         dtype = None if options.dtype == "auto" else getattr(torch, options.dtype)
         base = BaseComponents(vicuna=options.vicuna, clip=options.clip, sd2=options.sd2)
         model, self.report = load_model(
