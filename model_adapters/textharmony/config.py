@@ -38,6 +38,9 @@ class VisionConfig:
     adapter_points: int = 4
     adapter_deform_ratio: float = 0.5
     adapter_cffn_ratio: float = 0.25
+    #: Epsilon of the injectors' and extractors' LayerNorms. The release builds them with
+    #: ``nn.LayerNorm``'s default (1e-5), not the 1e-6 of the original ViT-Adapter's blocks.
+    adapter_norm_eps: float = 1e-5
     #: Grid of the sin-cos table that is interpolated onto every feature map.
     pos_grid_size: int = 16
     #: Resolution the CLIP ViT was pre-trained at (its position table is interpolated from it).
