@@ -74,13 +74,10 @@ class SlideLoRAConfig:
 
     num_experts: int = 3
     rank: int = 32
+    #: Kept for the record of the release's settings; it scales nothing (see ``SlideLoRALinear``).
     alpha: int = 32
     #: Experts per task; the last group is shared by every task.
     experts_per_task: int = 1
-
-    @property
-    def scaling(self) -> float:
-        return self.alpha / self.rank
 
 
 @dataclass(frozen=True)

@@ -98,7 +98,7 @@ class SelfAttention(nn.Module):
         self.num_heads, self.head_dim, self.theta = config.num_heads, config.head_dim, config.rope_theta
 
         def proj() -> SlideLoRALinear:
-            return SlideLoRALinear(size, size, lora.num_experts, lora.rank, lora.scaling)
+            return SlideLoRALinear(size, size, lora.num_experts, lora.rank)
 
         self.q_proj, self.k_proj, self.v_proj, self.o_proj = proj(), proj(), proj(), proj()
 
