@@ -355,3 +355,24 @@ def resolve_config(config: "str | TextHarmonyConfig") -> TextHarmonyConfig:
         return NAMED_CONFIGS[config]()
     except KeyError:
         raise ValueError(f"unknown TextHarmony config {config!r}; choose one of {sorted(NAMED_CONFIGS)}") from None
+
+
+def parity_config() -> TextHarmonyConfig:
+    """The toy model the official code is run at to build the parity fixture.
+
+    It is ``tiny`` where the official code takes sizes as arguments, and the release's values
+    where the official code fixes them in its body (16 heads and 8 points in the LLM's
+    cross-attention, offsets expressed on a 16-wide map). LoRA alpha differs from the rank so
+    that the scaling rule of each LoRA kind is exercised.
+    """
+    tiny = tiny_config()
+    return replace(
+        tiny,
+        vision=replace(tiny.vision, lora_alpha=8),
+        llm=replace(tiny.llm, cross_attention_heads=16, cross_attention_points=8, offset_base_size=16),
+        slide_lora=replace(tiny.slide_lora, alpha=8),
+        name="parity",
+    )
+
+
+NAMED_CONFIGS["parity"] = parity_config
