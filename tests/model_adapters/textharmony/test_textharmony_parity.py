@@ -134,3 +134,24 @@ def test_greedy_tokens(model, official):
     produced = greedy_decode(model.decode_step, logits, state, expected.shape[1] - 1, stops, model.config.tokens.pad)
     # The official generator starts each row with BOS.
     assert produced == [_until_stop(row[1:], set(stops)) for row in expected.tolist()]
+
+
+#: The release's text decoding without sampling, at the fixture's length.
+BEAM_PROFILE = TextGenerationProfile(
+    name="release-deterministic", max_new_tokens=8, num_beams=5, do_sample=False,
+    repetition_penalty=1.3, length_penalty=1.0,
+)
+
+
+@pytest.mark.parametrize("row", [0, 1])
+@torch.no_grad()
+def test_beam_search_tokens(model, official, row):
+    """thbench's beam decoder against transformers' ``generate`` as the official code calls it."""
+    tokens = model.config.tokens
+    stops = [tokens.eos, tokens.begin_of_image]
+    expected = official[f"generate.beam.{row}"][0].tolist()
+    assert expected[0] == tokens.bos
+    logits, state = _prefill(model, official, slice(row, row + 1))
+    profile = BEAM_PROFILE.with_max_new_tokens(len(expected) - 1)
+    produced = beam_decode(model.decode_step, logits, state, profile, stops, tokens.bos)
+    assert produced == [_until_stop(expected[1:], set(stops))]
