@@ -120,6 +120,10 @@ class ImageDecoderConfig:
     #: Feature-map sides the control branch's offsets are scaled by (one per vision level); the
     #: UNet resolution group ``g`` (three skip connections each) uses ``control_levels[g]`` as base.
     control_levels: tuple[int, ...] = (64, 32, 16, 8)
+    #: The sides the offsets of each resolution group are relative to, when they are not
+    #: ``control_levels`` themselves: the release divides them by ``512 // image_size``, which
+    #: is 1 at its 512 px and changes the offsets' scale at any other size.
+    control_base_levels: tuple[int, ...] | None = None
     control_heads: int = 16
     control_points: int = 8
     control_attn_dim: int = 1024
@@ -130,6 +134,10 @@ class ImageDecoderConfig:
     @property
     def cross_attention_dim(self) -> int:
         return int(self.unet["cross_attention_dim"])
+
+    @property
+    def control_bases(self) -> tuple[int, ...]:
+        return self.control_base_levels if self.control_base_levels is not None else self.control_levels
 
 
 @dataclass(frozen=True)
@@ -362,7 +370,8 @@ def parity_config() -> TextHarmonyConfig:
 
     It is ``tiny`` where the official code takes sizes as arguments, and the release's values
     where the official code fixes them in its body (16 heads and 8 points in the LLM's
-    cross-attention, offsets expressed on a 16-wide map). LoRA alpha differs from the rank so
+    cross-attention, offsets expressed on a 16-wide map) or derives them from the image size
+    (the control branch's offset scales and position grid). LoRA alpha differs from the rank so
     that the scaling rule of each LoRA kind is exercised.
     """
     tiny = tiny_config()
@@ -371,6 +380,16 @@ def parity_config() -> TextHarmonyConfig:
         vision=replace(tiny.vision, lora_alpha=8),
         llm=replace(tiny.llm, cross_attention_heads=16, cross_attention_points=8, offset_base_size=16),
         slide_lora=replace(tiny.slide_lora, alpha=8),
+        # 64 px: the smallest size at which the release's control offsets stay finite.
+        image_decoder=replace(
+            tiny.image_decoder,
+            image_size=64,
+            vae={**tiny.image_decoder.vae, "sample_size": 64},
+            unet={**tiny.image_decoder.unet, "sample_size": 8},
+            control_levels=(64, 32, 16, 8),
+            control_base_levels=(8, 4, 2, 1),
+            control_pos_grid=8,
+        ),
         name="parity",
     )
 
