@@ -21,6 +21,7 @@ import torch
 from model_adapters.textharmony.checkpoint import load_model
 from model_adapters.textharmony.config import parity_config
 from model_adapters.textharmony.generation import TextGenerationProfile, beam_decode, greedy_decode
+from model_adapters.textharmony.image_decoder import ControlFeatures, ImageSampling
 
 FIXTURE = Path(__file__).parent / "parity"
 ATOL_OF_SCALE = 5e-6
@@ -41,12 +42,9 @@ def official() -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def model():
-    """The fixture has no image decoder weights yet; the loader zero-fills exactly those."""
-    loaded, report = load_model(
-        FIXTURE / "pytorch_model.bin", parity_config(), device="cpu", dtype=torch.float32, allow_partial=True
-    )
-    assert not report.unexpected
-    assert report.missing and all(name.startswith("image_decoder.") for name in report.missing)
+    """Loaded strictly: the official state dict has exactly thbench's keys and shapes."""
+    loaded, report = load_model(FIXTURE / "pytorch_model.bin", parity_config(), device="cpu", dtype=torch.float32)
+    assert report.complete
     return loaded
 
 
@@ -155,3 +153,57 @@ def test_beam_search_tokens(model, official, row):
     profile = BEAM_PROFILE.with_max_new_tokens(len(expected) - 1)
     produced = beam_decode(model.decode_step, logits, state, profile, stops, tokens.bos)
     assert produced == [_until_stop(expected[1:], set(stops))]
+
+
+@pytest.fixture(scope="module")
+def control(model, official) -> dict[str, ControlFeatures]:
+    """The control features of the edit case (the image before is image 0) and of an image with
+    no image before it, as thbench builds them for the image to generate."""
+    _, features = model.encode_images(official["input.images"][:1])
+    return {
+        "edit": model.control_features(features, [1], 1),
+        "masked": model.control_features(None, [0], 1),
+    }
+
+
+@torch.no_grad()
+def test_control_features(control, official):
+    for name, index in (("edit", 1), ("masked", 0)):
+        assert torch.equal(control[name].mask, official["control.mask"][index : index + 1]), name
+        for level, feature in enumerate(control[name].maps):
+            assert_matches(feature, official[f"control.features.{level}"][index : index + 1], f"{name} control {level}")
+
+
+@torch.no_grad()
+def test_image_resampler(model, official):
+    condition = model.image_decoder.perceiver_resampler(official["input.sd.context"], official["input.sd.context_mask"])
+    assert_matches(condition, official["sd.condition"], "image decoder condition")
+
+
+@torch.no_grad()
+def test_unet_noise_prediction(model, official, control):
+    decoder = model.image_decoder.decoder
+    latents, timestep, condition = official["input.sd.latents"], official["input.sd.timestep"], official["sd.condition"]
+    plain = decoder.unet(latents, timestep, condition).sample
+    assert_matches(plain, official["sd.noise.plain"], "UNet without the control branch")
+    for name in ("edit", "masked"):
+        values = decoder.mmfs_module.project(control[name])
+        noise = decoder.denoise(latents, timestep[0], condition, values, control[name])
+        assert_matches(noise, official[f"sd.noise.{name}"], f"UNet with the control branch ({name})")
+
+
+@torch.no_grad()
+def test_vae_decode(model, official):
+    vae = model.image_decoder.decoder.vae
+    decoded = vae.decode(official["input.sd.latents"] / vae.config.scaling_factor).sample
+    assert_matches(decoded, official["sd.vae_decode"], "VAE decode")
+
+
+@torch.no_grad()
+def test_sampled_image(model, official, control):
+    """Two guided DDPM steps from seed 42, then the VAE, as the official sampler runs them."""
+    image = model.image_decoder.sample(
+        official["input.sd.context"], official["input.sd.context_mask"], control["edit"], seeds=[42],
+        settings=ImageSampling(guidance_scale=7.5, num_inference_steps=2, base_seed=42),
+    )
+    assert_matches(image, official["sd.sampled_image"], "sampled image")

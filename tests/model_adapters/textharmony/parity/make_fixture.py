@@ -32,6 +32,25 @@ IMAGE_SIZE = 56
 NUM_IMAGE_TOKENS = 8
 LORA_RANK, LORA_ALPHA = 4, 8  # alpha != rank, so that a wrong scaling rule shows
 FEATURE_LEVELS = [8, 4, 2]
+SD_IMAGE_SIZE = 64
+SD_UNET = dict(
+    act_fn="silu", attention_head_dim=[2, 2, 2, 2], block_out_channels=[16, 32, 32, 32], center_input_sample=False,
+    cross_attention_dim=32, down_block_types=["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"], downsample_padding=1,
+    flip_sin_to_cos=True, freq_shift=0, in_channels=4, layers_per_block=1, mid_block_scale_factor=1, norm_eps=1e-5,
+    norm_num_groups=8, out_channels=4, sample_size=8, up_block_types=["UpBlock2D"] + ["CrossAttnUpBlock2D"] * 3,
+    upcast_attention=False, use_linear_projection=True,
+)
+SD_VAE = dict(
+    act_fn="silu", block_out_channels=[8, 16, 16, 16], down_block_types=["DownEncoderBlock2D"] * 4, in_channels=3,
+    latent_channels=4, layers_per_block=1, norm_num_groups=8, out_channels=3, sample_size=SD_IMAGE_SIZE,
+    up_block_types=["UpDecoderBlock2D"] * 4, scaling_factor=0.18215,
+)
+SD_SCHEDULER = dict(
+    beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+    num_train_timesteps=1000, prediction_type="epsilon", steps_offset=1,
+)
+CONTEXT_QUERIES = 6
+SAMPLE_STEPS = 2
 GREEDY_NEW_TOKENS = 6
 BEAM_NEW_TOKENS = 8
 
@@ -133,6 +152,23 @@ def save_toy_llama(folder: Path) -> None:
     LlamaForCausalLM(config).save_pretrained(folder, safe_serialization=False)
 
 
+def save_toy_sd(folder: Path) -> None:
+    """UNet, VAE and scheduler in a pipeline folder; the pipeline's text encoder, tokenizer and
+    safety checker are absent (the model never uses them once its negative embeddings exist)."""
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+
+    UNet2DConditionModel(**SD_UNET).save_pretrained(folder / "unet", safe_serialization=False)
+    AutoencoderKL(**SD_VAE).save_pretrained(folder / "vae", safe_serialization=False)
+    DDPMScheduler(**SD_SCHEDULER).save_pretrained(folder / "scheduler")
+    index = {
+        "_class_name": "StableDiffusionPipeline", "_diffusers_version": "0.20.0",
+        "feature_extractor": [None, None], "requires_safety_checker": False, "safety_checker": [None, None],
+        "scheduler": ["diffusers", "DDPMScheduler"], "text_encoder": [None, None], "tokenizer": [None, None],
+        "unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "AutoencoderKL"],
+    }
+    (folder / "model_index.json").write_text(json.dumps(index))
+
+
 def configure_official_sizes() -> None:
     """Set the toy sizes where the official code fixes them for the release.
 
@@ -144,6 +180,32 @@ def configure_official_sizes() -> None:
     from TextHarmony.models.encoders.vit_adapter import vit_adapter_hf
 
     vit_adapter_hf.CLIPVisionTransformerAdapter.__init__.__defaults__ = (8, 2)  # conv_inplane, n_points
+
+    # The control branch's attention width, heads and points are defaults of its blocks.
+    from TextHarmony.models.decoders import sd as sd_module
+    from TextHarmony.models.decoders import sd_mmfs
+
+    block_defaults = list(sd_mmfs.MMFSBlock.__init__.__defaults__)
+    block_defaults[0], block_defaults[3] = 32, 2  # attn_dim, num_heads
+    sd_mmfs.MMFSBlock.__init__.__defaults__ = tuple(block_defaults)
+    net_defaults = list(sd_mmfs.MMFSNet.__init__.__defaults__)
+    net_defaults[2] = 2  # n_points
+    sd_mmfs.MMFSNet.__init__.__defaults__ = tuple(net_defaults)
+
+    # Without xformers the UNet keeps diffusers' default processor: the same softmax attention.
+    sd_module.is_xformers_available = lambda: True
+    sd_module.UNet2DConditionModel.enable_xformers_memory_efficient_attention = lambda self: None
+
+    # The sampler reloads the pipeline folder; its unused text components are passed as absent.
+    pipeline_cls = sd_module.DiffusionPipeline
+
+    class PipelineWithoutText:
+        @staticmethod
+        def from_pretrained(path, **kwargs):
+            absent = dict(text_encoder=None, tokenizer=None, safety_checker=None, feature_extractor=None)
+            return pipeline_cls.from_pretrained(path, **absent, **kwargs)
+
+    sd_module.DiffusionPipeline = PipelineWithoutText
 
     llama_cls = th_module.LlamaForCausalLM
     original = llama_cls.from_pretrained.__func__
@@ -170,6 +232,7 @@ def build_official(work: Path) -> nn.Module:
     configure_official_sizes()
     save_toy_clip(work / "clip")
     save_toy_llama(work / "llama")
+    save_toy_sd(work / "sd")
     model = TextHarmony(
         llm_model_path=str(work / "llama"),
         txt_vocab_size=VOCAB,
@@ -184,7 +247,20 @@ def build_official(work: Path) -> nn.Module:
                 intermediate_size=64, qk_normalization=True,
             ),
         ),
-        image_decoder_config=None,
+        image_decoder_config=AttrDict(
+            pretrained_model_name_or_path=str(work / "sd"),
+            sd_base_seed=42,
+            # 0 skips building the negative embeddings from SD's text encoder; they are set below.
+            uncond_prob=0.0,
+            seq_len=CONTEXT_QUERIES,
+            embed_dim=32,
+            image_size=SD_IMAGE_SIZE,
+            perceiver_config=AttrDict(
+                num_queries=CONTEXT_QUERIES, hidden_size=32, encoder_hidden_size=64, cross_attention_frequency=1,
+                num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+            ),
+        ),
         use_llama_gradient_checkpointing=False,
         num_img_token=NUM_IMAGE_TOKENS,
         image_embed_dim=32,
@@ -196,6 +272,7 @@ def build_official(work: Path) -> nn.Module:
         ),
     )
     toy_layout(model)
+    model.image_decoder.neg_prompt_embeds = nn.Parameter(torch.zeros(1, CONTEXT_QUERIES, 32))
     return model.eval()
 
 
@@ -217,6 +294,12 @@ def randomise(model: nn.Module, generator: torch.Generator) -> None:
             tensor.copy_(0.1 * noise)
         else:
             tensor.add_(0.05 * noise)
+
+
+def sync_pipeline_vae(model: nn.Module, work: Path) -> None:
+    """The official sampler decodes with the VAE of the pipeline folder, not the model's own; the
+    release never trains its VAE, so the two are the same there, and must be here too."""
+    model.image_decoder.decoder.vae.save_pretrained(work / "sd" / "vae", safe_serialization=False)
 
 
 def make_inputs(generator: torch.Generator) -> dict[str, torch.Tensor]:
@@ -285,6 +368,50 @@ def run_components(model: nn.Module, inputs: dict[str, torch.Tensor]) -> dict[st
     return out
 
 
+@torch.no_grad()
+def run_image_decoder(
+    model: nn.Module, inputs: dict[str, torch.Tensor], generator: torch.Generator
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Control features, the image resampler, one UNet step with and without the control
+    branch, a VAE decode and a short guided sampling run."""
+    decoder = model.image_decoder
+    sd = decoder.decoder
+    features = model.visual_tokenizer(inputs["images"])["multiscale_features"]
+    # Image i is controlled by the image before it in its row (none for the first).
+    control, control_mask = model._prepare_mmfs_features_for_image_decoder(
+        features, text_ids=inputs["text_ids"], num_image_per_seq=inputs["num_image_per_seq"]
+    )
+    out = {f"control.features.{i}": f for i, f in enumerate(control)}
+    out["control.mask"] = control_mask
+
+    ins = {
+        "sd.latents": torch.randn(1, 4, 8, 8, generator=generator),
+        "sd.timestep": torch.tensor([500]),
+        "sd.context": torch.randn(1, 5, 64, generator=generator),
+        "sd.context_mask": torch.tensor([[1, 1, 1, 1, 0]]),
+    }
+    cond = decoder.perceiver_resampler(
+        encoder_hidden_states=ins["sd.context"], encoder_attention_mask=ins["sd.context_mask"], return_dict=False
+    )[0]
+    out["sd.condition"] = cond
+    latents, timestep = ins["sd.latents"], ins["sd.timestep"]
+    out["sd.noise.plain"] = sd.unet(latents, timestep, cond).sample
+    for name, index in (("edit", 1), ("masked", 0)):  # image 1 sees image 0; image 0 sees none
+        out[f"sd.noise.{name}"] = sd.unet(
+            latents, timestep, cond, mmfs_features=[f[index : index + 1] for f in control],
+            mmfs_mask=control_mask[index : index + 1], mmfs_module=sd.mmfs_module,
+        ).sample
+    out["sd.vae_decode"] = sd.vae.decode(latents / sd.vae.config.scaling_factor).sample
+
+    # The official guided sampler (seed 42, classifier-free guidance 7.5) on the edit case.
+    out["sd.sampled_image"] = decoder.generate_images(
+        context_features=ins["sd.context"], context_attention_mask=ins["sd.context_mask"],
+        mmfs_features=[f[1:2] for f in control], mmfs_mask=control_mask[1:2],
+        num_inference_steps=SAMPLE_STEPS, guidance_scale=7.5,
+    )["image"]
+    return ins, out
+
+
 def row_inputs(inputs: dict[str, torch.Tensor], row: int) -> dict[str, Any]:
     counts = inputs["num_image_per_seq"].tolist()
     first = sum(counts[:row])
@@ -330,20 +457,26 @@ def main(argv: list[str] | None = None) -> int:
 
     sys.path.insert(0, str(args.official.resolve()))
     install_stand_ins()
-    from TextHarmony.models.utils.monkey_patch import replace_beam_search, replace_blip2_attn_with_qknorm_attn
+    from TextHarmony.models.utils import monkey_patch
 
     # The release's inference entry point installs these before building the model.
-    replace_beam_search()
-    replace_blip2_attn_with_qknorm_attn()
+    monkey_patch.replace_beam_search()
+    monkey_patch.replace_blip2_attn_with_qknorm_attn()
+    monkey_patch.replace_stable_diffusion_unet_forward()
+    monkey_patch.replace_stable_diffusion_pipeline_call()
 
     torch.manual_seed(SEED)
     generator = torch.Generator().manual_seed(SEED)
-    with tempfile.TemporaryDirectory() as work:
+    with tempfile.TemporaryDirectory() as work:  # the image pipeline reloads its folder
         model = build_official(Path(work))
-    randomise(model, generator)
-    inputs = make_inputs(generator)
-    outputs = run_components(model, inputs)
-    outputs.update(run_generation(model, inputs))
+        randomise(model, generator)
+        sync_pipeline_vae(model, Path(work))
+        inputs = make_inputs(generator)
+        outputs = run_components(model, inputs)
+        outputs.update(run_generation(model, inputs))
+        image_inputs, image_outputs = run_image_decoder(model, inputs, generator)
+    inputs.update(image_inputs)
+    outputs.update(image_outputs)
 
     args.out.mkdir(parents=True, exist_ok=True)
     torch.save(state_dict_for_release(model), args.out / "pytorch_model.bin")
