@@ -52,7 +52,10 @@ SD_SCHEDULER = dict(
 CONTEXT_QUERIES = 6
 SAMPLE_STEPS = 2
 GREEDY_NEW_TOKENS = 6
-BEAM_NEW_TOKENS = 8
+BEAM_NEW_TOKENS = 12
+#: Added to EOS's output bias so that stopping is exercised: with it, greedy decoding stops at once
+#: in one row and not in the other, and beam search keeps an ended hypothesis that must lose.
+EOS_BIAS = 1.0
 
 
 class AttrDict(dict):
@@ -296,6 +299,11 @@ def randomise(model: nn.Module, generator: torch.Generator) -> None:
             tensor.add_(0.05 * noise)
 
 
+@torch.no_grad()
+def favour_eos(model: nn.Module) -> None:
+    model.text_decoder.head.bias[TOKENS["eos_token_id"]] += EOS_BIAS
+
+
 def sync_pipeline_vae(model: nn.Module, work: Path) -> None:
     """The official sampler decodes with the VAE of the pipeline folder, not the model's own; the
     release never trains its VAE, so the two are the same there, and must be here too."""
@@ -470,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as work:  # the image pipeline reloads its folder
         model = build_official(Path(work))
         randomise(model, generator)
+        favour_eos(model)
         sync_pipeline_vae(model, Path(work))
         inputs = make_inputs(generator)
         outputs = run_components(model, inputs)
