@@ -107,6 +107,22 @@ def test_llm_hidden_states_and_logits(model, official, images_per_row):
     assert_matches(model.text_decoder(hidden), official["llm.logits"], "LLM logits")
 
 
+@torch.no_grad()
+def test_image_decoder_context(model, official, images_per_row):
+    """Each <|beginofimage|> conditions the image decoder on the states from its row's start up
+    to it; thbench builds that context from a prompt that ends there."""
+    ids, mask = official["input.text_ids"], official["input.attention_mask"]
+    hidden, _, _ = model.prefill(ids, mask, official["input.images"], images_per_row, official["input.expert_weights"])
+    starts = (ids == model.config.tokens.begin_of_image).nonzero().tolist()
+    assert len(starts) == official["image.context"].shape[0]
+    for index, (row, position) in enumerate(starts):
+        prompt = slice(0, position + 1)
+        context, context_mask = model.image_condition(hidden[row : row + 1, prompt], mask[row : row + 1, prompt])
+        length = position + 1
+        assert context_mask[0].tolist() == official["image.context_mask"][index, :length].tolist()
+        assert_matches(context[0], official["image.context"][index, :length], f"image decoder context {index}")
+
+
 def _prefill(model, official, rows: slice):
     counts = official["input.num_image_per_seq"].tolist()
     first, last = sum(counts[: rows.start]), sum(counts[: rows.stop])

@@ -370,6 +370,11 @@ def run_components(model: nn.Module, inputs: dict[str, torch.Tensor]) -> dict[st
     for i, hidden in enumerate(llm.hidden_states):
         out[f"llm.hidden_states.{i}"] = hidden
     out["llm.last_hidden_state"] = llm.last_hidden_state
+    # What conditions the image decoder at each <|beginofimage|>: the states up to it, newest first.
+    context, context_mask = model._prepare_context_features_for_image_decoder(
+        llm.last_hidden_state, text_ids=inputs["text_ids"]
+    )
+    out["image.context"], out["image.context_mask"] = context, context_mask
     out["llm.logits"] = model.text_decoder(
         inputs_embeds=llm.last_hidden_state, attention_mask=inputs["attention_mask"], return_dict=True
     ).logits
