@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 SEED = 1234
@@ -176,8 +175,9 @@ def configure_official_sizes() -> None:
     """Set the toy sizes where the official code fixes them for the release.
 
     The ViT-Adapter takes its CNN width and sampling points as constructor defaults and only
-    accepts 24 ViT layers; the LLM's feature levels follow the image size in a lookup that has
-    no toy entry. Nothing here changes how a tensor is computed.
+    accepts 24 ViT layers; so do the control branch's blocks their width, heads and points; the
+    LLM's feature levels follow the image size in a lookup that has no toy entry. Nothing here
+    changes how a tensor is computed.
     """
     th_module = importlib.import_module("TextHarmony.models.TextHarmony")
     from TextHarmony.models.encoders.vit_adapter import vit_adapter_hf
@@ -185,7 +185,6 @@ def configure_official_sizes() -> None:
     vit_adapter_hf.CLIPVisionTransformerAdapter.__init__.__defaults__ = (8, 2)  # conv_inplane, n_points
 
     # The control branch's attention width, heads and points are defaults of its blocks.
-    from TextHarmony.models.decoders import sd as sd_module
     from TextHarmony.models.decoders import sd_mmfs
 
     block_defaults = list(sd_mmfs.MMFSBlock.__init__.__defaults__)
@@ -194,6 +193,20 @@ def configure_official_sizes() -> None:
     net_defaults = list(sd_mmfs.MMFSNet.__init__.__defaults__)
     net_defaults[2] = 2  # n_points
     sd_mmfs.MMFSNet.__init__.__defaults__ = tuple(net_defaults)
+
+    llama_cls = th_module.LlamaForCausalLM
+    original = llama_cls.from_pretrained.__func__
+
+    def from_pretrained(cls, path, config=None, **kwargs):
+        config.spatial_shapes = FEATURE_LEVELS
+        return original(cls, path, config=config, **kwargs)
+
+    llama_cls.from_pretrained = classmethod(from_pretrained)
+
+
+def adapt_image_pipeline() -> None:
+    """The image decoder on the CPU and without SD's text components."""
+    from TextHarmony.models.decoders import sd as sd_module
 
     # Without xformers the UNet keeps diffusers' default processor: the same softmax attention.
     sd_module.is_xformers_available = lambda: True
@@ -210,15 +223,6 @@ def configure_official_sizes() -> None:
 
     sd_module.DiffusionPipeline = PipelineWithoutText
 
-    llama_cls = th_module.LlamaForCausalLM
-    original = llama_cls.from_pretrained.__func__
-
-    def from_pretrained(cls, path, config=None, **kwargs):
-        config.spatial_shapes = FEATURE_LEVELS
-        return original(cls, path, config=config, **kwargs)
-
-    llama_cls.from_pretrained = classmethod(from_pretrained)
-
 
 def toy_layout(model: nn.Module) -> None:
     """Keep 4 of the 24 ViT layers, one per adapter interaction, and pick the toy feature levels
@@ -233,6 +237,7 @@ def build_official(work: Path) -> nn.Module:
     from TextHarmony.models.TextHarmony import TextHarmony
 
     configure_official_sizes()
+    adapt_image_pipeline()
     save_toy_clip(work / "clip")
     save_toy_llama(work / "llama")
     save_toy_sd(work / "sd")
