@@ -38,6 +38,9 @@ class VisionConfig:
     adapter_points: int = 4
     adapter_deform_ratio: float = 0.5
     adapter_cffn_ratio: float = 0.25
+    #: Epsilon of the injectors' and extractors' LayerNorms. The release builds them with
+    #: ``nn.LayerNorm``'s default (1e-5), not the 1e-6 of the original ViT-Adapter's blocks.
+    adapter_norm_eps: float = 1e-5
     #: Grid of the sin-cos table that is interpolated onto every feature map.
     pos_grid_size: int = 16
     #: Resolution the CLIP ViT was pre-trained at (its position table is interpolated from it).
@@ -72,13 +75,10 @@ class SlideLoRAConfig:
 
     num_experts: int = 3
     rank: int = 32
+    #: Kept for the record of the release's settings; it scales nothing (see ``SlideLoRALinear``).
     alpha: int = 32
     #: Experts per task; the last group is shared by every task.
     experts_per_task: int = 1
-
-    @property
-    def scaling(self) -> float:
-        return self.alpha / self.rank
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,10 @@ class ImageDecoderConfig:
     #: Feature-map sides the control branch's offsets are scaled by (one per vision level); the
     #: UNet resolution group ``g`` (three skip connections each) uses ``control_levels[g]`` as base.
     control_levels: tuple[int, ...] = (64, 32, 16, 8)
+    #: The sides the offsets of each resolution group are relative to, when they are not
+    #: ``control_levels`` themselves: the release divides them by ``512 // image_size``, which
+    #: is 1 at its 512 px and changes the offsets' scale at any other size.
+    control_base_levels: tuple[int, ...] | None = None
     control_heads: int = 16
     control_points: int = 8
     control_attn_dim: int = 1024
@@ -131,6 +135,10 @@ class ImageDecoderConfig:
     @property
     def cross_attention_dim(self) -> int:
         return int(self.unet["cross_attention_dim"])
+
+    @property
+    def control_bases(self) -> tuple[int, ...]:
+        return self.control_base_levels if self.control_base_levels is not None else self.control_levels
 
 
 @dataclass(frozen=True)
@@ -391,3 +399,35 @@ def resolve_config(config: "str | TextHarmonyConfig") -> TextHarmonyConfig:
         return NAMED_CONFIGS[config]()
     except KeyError:
         raise ValueError(f"unknown TextHarmony config {config!r}; choose one of {sorted(NAMED_CONFIGS)}") from None
+
+
+def parity_config() -> TextHarmonyConfig:
+    """The toy model the official code is run at to build the parity fixture.
+
+    It is ``tiny`` where the official code takes sizes as arguments, and the release's values
+    where the official code fixes them in its body (16 heads and 8 points in the LLM's
+    cross-attention, offsets expressed on a 16-wide map) or derives them from the image size
+    (the control branch's offset scales and position grid). LoRA alpha differs from the rank so
+    that the scaling rule of each LoRA kind is exercised.
+    """
+    tiny = tiny_config()
+    return replace(
+        tiny,
+        vision=replace(tiny.vision, lora_alpha=8),
+        llm=replace(tiny.llm, cross_attention_heads=16, cross_attention_points=8, offset_base_size=16),
+        slide_lora=replace(tiny.slide_lora, alpha=8),
+        # 64 px: the smallest size at which the release's control offsets stay finite.
+        image_decoder=replace(
+            tiny.image_decoder,
+            image_size=64,
+            vae={**tiny.image_decoder.vae, "sample_size": 64},
+            unet={**tiny.image_decoder.unet, "sample_size": 8},
+            control_levels=(64, 32, 16, 8),
+            control_base_levels=(8, 4, 2, 1),
+            control_pos_grid=8,
+        ),
+        name="parity",
+    )
+
+
+NAMED_CONFIGS["parity"] = parity_config

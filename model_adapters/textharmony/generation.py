@@ -205,7 +205,9 @@ def beam_decode(
                 next_beams.append(filler[0])
                 next_tokens.append(filler[1])
                 next_scores.append(-1e9)
-            done[b] = hypotheses[b].is_done(max(picked_scores[b].tolist()), cur_len)
+            # transformers (4.31, which the release pins) judges a request finished against the
+            # length the candidates would have, one more than the running sequences.
+            done[b] = hypotheses[b].is_done(max(picked_scores[b].tolist()), cur_len + 1)
         if all(done):
             break
         source_rows = torch.tensor(next_beams, device=device)

@@ -110,11 +110,11 @@ class ControlBranch(nn.Module):
             skips += [c] * per_block
             if i < len(channels) - 1:
                 skips.append(c)
-        levels = config.control_levels
+        bases = config.control_bases
         self.mmfs_down_blocks = nn.ModuleList(
-            ControlBlock(config, c, feature_size, levels[i // 3]) for i, c in enumerate(skips)
+            ControlBlock(config, c, feature_size, bases[i // 3]) for i, c in enumerate(skips)
         )
-        self.mmfs_mid_block = ControlBlock(config, channels[-1], feature_size, levels[-1])
+        self.mmfs_mid_block = ControlBlock(config, channels[-1], feature_size, bases[-1])
 
     def project(self, control: ControlFeatures) -> list[torch.Tensor]:
         """Projected values of every block; they do not change across denoising steps."""

@@ -112,7 +112,7 @@ class SelfAttention(nn.Module):
         def proj() -> nn.Linear:
             if lora is None:
                 return PlainProjection(size)
-            return SlideLoRALinear(size, size, lora.num_experts, lora.rank, lora.scaling)
+            return SlideLoRALinear(size, size, lora.num_experts, lora.rank)
 
         self.q_proj, self.k_proj, self.v_proj, self.o_proj = proj(), proj(), proj(), proj()
 

@@ -21,9 +21,12 @@ from .lora import ADAPTER_NAME
 
 
 class SlideLoRALinear(nn.Linear):
-    def __init__(self, in_features: int, out_features: int, num_experts: int, rank: int, scaling: float) -> None:
+    """Unlike plain LoRA, the experts' outputs are not multiplied by alpha / rank: the release's
+    mixture layer records that factor but never applies it, whatever alpha and the rank are, and
+    its checkpoints were trained that way."""
+
+    def __init__(self, in_features: int, out_features: int, num_experts: int, rank: int) -> None:
         super().__init__(in_features, out_features, bias=False)
-        self.scaling = scaling
         self.lora_moe_A = nn.ParameterDict({ADAPTER_NAME: nn.Parameter(torch.zeros(num_experts, in_features, rank))})
         self.lora_moe_B = nn.ParameterDict({ADAPTER_NAME: nn.Parameter(torch.zeros(num_experts, rank, out_features))})
 
@@ -32,7 +35,7 @@ class SlideLoRALinear(nn.Linear):
         down = torch.einsum("btd,edr->bter", x, self.lora_moe_A[ADAPTER_NAME])
         down = down * expert_weights.to(down.dtype)[:, None, :, None]
         up = torch.einsum("bter,ero->bto", down, self.lora_moe_B[ADAPTER_NAME])
-        return F.linear(x, self.weight) + up * self.scaling
+        return F.linear(x, self.weight) + up
 
 
 class GatePolicy(Protocol):

@@ -180,10 +180,10 @@ class Injector(nn.Module):
 
     def __init__(self, config: VisionConfig) -> None:
         super().__init__()
-        dim = config.hidden_size
+        dim, eps = config.hidden_size, config.adapter_norm_eps
         self.gamma = nn.Parameter(torch.zeros(dim))
-        self.query_norm = nn.LayerNorm(dim, eps=1e-6)
-        self.feat_norm = nn.LayerNorm(dim, eps=1e-6)
+        self.query_norm = nn.LayerNorm(dim, eps=eps)
+        self.feat_norm = nn.LayerNorm(dim, eps=eps)
         self.attn = MSDeformAttn(dim, 3, config.num_heads, config.adapter_points, config.adapter_deform_ratio)
 
     def forward(self, query, reference_points, features, level_shapes):
@@ -196,12 +196,12 @@ class Extractor(nn.Module):
 
     def __init__(self, config: VisionConfig) -> None:
         super().__init__()
-        dim = config.hidden_size
-        self.query_norm = nn.LayerNorm(dim, eps=1e-6)
-        self.feat_norm = nn.LayerNorm(dim, eps=1e-6)
+        dim, eps = config.hidden_size, config.adapter_norm_eps
+        self.query_norm = nn.LayerNorm(dim, eps=eps)
+        self.feat_norm = nn.LayerNorm(dim, eps=eps)
         self.attn = MSDeformAttn(dim, 1, config.num_heads, config.adapter_points, config.adapter_deform_ratio)
         self.ffn = ConvFFN(dim, int(dim * config.adapter_cffn_ratio))
-        self.ffn_norm = nn.LayerNorm(dim, eps=1e-6)
+        self.ffn_norm = nn.LayerNorm(dim, eps=eps)
 
     def forward(self, query, reference_points, features, level_shapes, height, width):
         query = query + self.attn(self.query_norm(query), reference_points, self.feat_norm(features), level_shapes)

@@ -27,9 +27,9 @@ def test_unrouted_prompt_is_an_error():
         gate.task_index("hello")
 
 
-def test_mixture_is_the_gate_weighted_sum_of_experts():
+def test_mixture_is_the_gate_weighted_sum_of_unscaled_experts():
     torch.manual_seed(0)
-    layer = SlideLoRALinear(6, 5, num_experts=3, rank=2, scaling=0.5)
+    layer = SlideLoRALinear(6, 5, num_experts=3, rank=2)
     with torch.no_grad():
         layer.lora_moe_A["default"].normal_()
         layer.lora_moe_B["default"].normal_()
@@ -37,7 +37,7 @@ def test_mixture_is_the_gate_weighted_sum_of_experts():
     gate = torch.tensor([[0.5, 0.0, 0.5], [0.0, 0.5, 0.5]])
     expected = x @ layer.weight.T
     for e in range(3):
-        expert = x @ layer.lora_moe_A["default"][e] @ layer.lora_moe_B["default"][e] * 0.5
+        expert = x @ layer.lora_moe_A["default"][e] @ layer.lora_moe_B["default"][e]
         expected = expected + gate[:, e, None, None] * expert
     torch.testing.assert_close(layer(x, gate), expected)
     torch.testing.assert_close(layer(x, torch.zeros(2, 3)), x @ layer.weight.T)
