@@ -12,86 +12,17 @@ Usage: ``python benchmarks/data_parallel_speed.py [--samples 240] [--iterations 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
-from bench.adapter import ADAPTERS, ModelAdapter
 from bench.store import RunStore
-from bench.task import TASKS, MetricSpec, Task
-from bench.types import AnswerRequest, RequestKind, Response, ScoredSample
 
-
-@dataclass(frozen=True)
-class BusyTaskOptions:
-    samples: int = 240
-
-
-@dataclass(frozen=True)
-class BusySample:
-    id: str
-
-
-class BusyTask(Task):
-    kind = RequestKind.ANSWER
-    Options = BusyTaskOptions
-    metrics = (MetricSpec("even", "the answer's hash is even"),)
-
-    def load_samples(self) -> list[BusySample]:
-        return [BusySample(f"s{i}") for i in range(self.options.samples)]
-
-    def dataset_files(self):
-        return Path("."), [], []
-
-    def build_request(self, sample: BusySample, key: str) -> AnswerRequest:
-        return AnswerRequest(key=key, prompt=sample.id, images=(), question=sample.id)
-
-    def score(self, sample: BusySample, response: Response) -> ScoredSample:
-        return ScoredSample(parsed=response.text, scores={"even": float(int(response.text or "0", 16) % 2 == 0)})
-
-
-@dataclass(frozen=True)
-class BusyOptions:
-    #: Hash iterations per request (about 1 µs each).
-    iterations: int = 50_000
-
-
-class BusyAdapter(ModelAdapter):
-    """Iterated SHA-256 of the prompt: deterministic, single-threaded CPU work."""
-
-    supported_kinds = frozenset({RequestKind.ANSWER})
-    Options = BusyOptions
-
-    def answer(self, requests: Sequence[AnswerRequest]) -> list[str]:
-        answers = []
-        for request in requests:
-            digest = request.prompt.encode()
-            for _ in range(self.options.iterations):
-                digest = hashlib.sha256(digest).digest()
-            answers.append(digest.hex()[:8])
-        return answers
-
-
-def register() -> None:
-    TASKS.add("bench-busy", BusyTask)
-    ADAPTERS.add("bench-busy", BusyAdapter)
-
-
-_ENTRY = textwrap.dedent("""
-    import importlib.util, sys
-    spec = importlib.util.spec_from_file_location("data_parallel_speed", {script!r})
-    module = importlib.util.module_from_spec(spec); sys.modules["data_parallel_speed"] = module
-    spec.loader.exec_module(module); module.register()
-    from bench.cli import main
-    sys.exit(main(sys.argv[1:]))
-""")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthetic_plugins import write_entry_script  # noqa: E402
 
 
 def timed(command: list[str], run_dir: Path) -> tuple[float, float]:
@@ -99,7 +30,7 @@ def timed(command: list[str], run_dir: Path) -> tuple[float, float]:
     started = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     wall = time.perf_counter() - started
-    task = max(invocation["tasks"]["bench-busy"]["seconds"] for invocation in RunStore(run_dir).read_invocations())
+    task = max(invocation["tasks"]["bench-count"]["seconds"] for invocation in RunStore(run_dir).read_invocations())
     return wall, task
 
 
@@ -110,15 +41,14 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
-        entry = root / "entry.py"
-        entry.write_text(_ENTRY.format(script=str(Path(__file__).resolve())))
-        arguments = ["run", "--model", "bench-busy", "--tasks", "bench-busy", "--model-args", f"iterations={args.iterations}",
-                     "--task-args", f"bench-busy:samples={args.samples}", "--no-progress", "--batch-size", "1"]
+        entry = write_entry_script(root / "entry.py")
+        arguments = ["run", "--model", "bench-busy", "--tasks", "bench-count", "--model-args", f"iterations={args.iterations}",
+                     "--task-args", f"bench-count:samples={args.samples}", "--no-progress", "--batch-size", "1"]
         one_wall, one = timed([sys.executable, str(entry), *arguments, "--run-dir", str(root / "one")], root / "one")
         two_wall, two = timed([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", str(entry),
                                *arguments, "--run-dir", str(root / "two")], root / "two")
-        same = ({s: r.raw for s, r in RunStore(root / "one").read_records("bench-busy").by_slot.items()}
-                == {s: r.raw for s, r in RunStore(root / "two").read_records("bench-busy").by_slot.items()})
+        same = ({s: r.raw for s, r in RunStore(root / "one").read_records("bench-count").by_slot.items()}
+                == {s: r.raw for s, r in RunStore(root / "two").read_records("bench-count").by_slot.items()})
     print(f"{args.samples} samples, the task (planning, model, scoring, aggregation; slowest rank): 1 process {one:.2f} s, "
           f"2 processes {two:.2f} s, speed-up {one / two:.2f}× (goal ≥ 1.6×: {'met' if one / two >= 1.6 else 'NOT met'})")
     print(f"whole commands (torchrun and torch start-up included): {one_wall:.1f} s and {two_wall:.1f} s, "

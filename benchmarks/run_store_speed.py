@@ -19,64 +19,16 @@ import resource
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
-from bench.adapter import ADAPTERS, ModelAdapter
 from bench.context import TaskContext
 from bench.records import PredictionRecord
 from bench.runner import RunConfig, run
-from bench.task import TASKS, MetricSpec, Task
-from bench.types import AnswerRequest, RequestKind, Response, ScoredSample
+from bench.types import Response
 
-
-@dataclass(frozen=True)
-class CountOptions:
-    samples: int = 1000
-
-
-@dataclass(frozen=True)
-class CountSample:
-    id: str
-    answer: str
-
-
-class CountTask(Task):
-    """``samples`` questions "say N", held in memory: no dataset file to read."""
-
-    kind = RequestKind.ANSWER
-    Options = CountOptions
-    metrics = (MetricSpec("exact", "answer equals N"),)
-
-    def load_samples(self) -> list[CountSample]:
-        return [CountSample(f"q{i}", str(i)) for i in range(self.options.samples)]
-
-    def dataset_files(self):
-        return Path("."), [], []
-
-    def build_request(self, sample: CountSample, key: str) -> AnswerRequest:
-        return AnswerRequest(key=key, prompt=f"say {sample.answer}", images=(), question=sample.answer)
-
-    def score(self, sample: CountSample, response: Response) -> ScoredSample:
-        return ScoredSample(parsed=response.text, scores={"exact": float(response.text == sample.answer)})
-
-
-class InstantAdapter(ModelAdapter):
-    """Answers every request with its question, at once."""
-
-    supported_kinds = frozenset({RequestKind.ANSWER})
-    default_batch_size = 64
-
-    def answer(self, requests: Sequence[AnswerRequest]) -> list[str]:
-        return [request.question for request in requests]
-
-
-def register() -> None:
-    TASKS.add("bench-count", CountTask)
-    ADAPTERS.add("bench-instant", InstantAdapter)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthetic_plugins import CountOptions, CountTask, InstantAdapter, register, write_entry_script  # noqa: E402
 
 
 def bare_loop(samples: int, batch_size: int) -> float:
@@ -102,29 +54,16 @@ def through_thbench(samples: int, batch_size: int, folder: Path) -> float:
     return samples / elapsed
 
 
-_CHILD = textwrap.dedent("""
-    import importlib.util, resource, sys, time
-    spec = importlib.util.spec_from_file_location("run_store_speed", {script!r})
-    module = importlib.util.module_from_spec(spec); sys.modules["run_store_speed"] = module
-    spec.loader.exec_module(module); module.register()
-    from bench.cli import main
-    code = main(sys.argv[1:])
-    print("RSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
-    sys.exit(code)
-""")
-
-
 def cli_process(folder: Path, samples: int) -> tuple[float, int, str]:
-    """(wall seconds, peak RSS in kB, stdout) of one ``thbench run`` process."""
-    entry = folder.parent / f"{folder.name}-entry.py"
-    entry.write_text(_CHILD.format(script=str(Path(__file__).resolve())))
+    """(wall seconds, peak RSS of the child in kB, stdout) of one ``thbench run`` process."""
+    entry = write_entry_script(folder.parent / f"{folder.name}-entry.py")
     command = [sys.executable, str(entry), "run", "--model", "bench-instant", "--tasks", "bench-count",
                "--task-args", f"bench-count:samples={samples}", "--run-dir", str(folder), "--no-progress"]
     started = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     elapsed = time.perf_counter() - started
-    rss = int(next(line.split()[1] for line in result.stderr.splitlines() if line.startswith("RSS_KB")))
-    return elapsed, rss, result.stdout
+    # The largest of all children so far: main() starts the memory run first.
+    return elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, result.stdout
 
 
 def aggregation_seconds(samples: int) -> float:
@@ -145,6 +84,9 @@ def main() -> None:
     register()
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
+        _, rss, _ = cli_process(root / "memory", args.samples)
+        print(f"peak RSS of a {args.samples:,}-sample run: {rss / 1024:.0f} MB   goal ≤ 300 MB: {'met' if rss <= 300 * 1024 else 'NOT met'}")
+
         for batch_size, goal, samples in ((64, 20_000, 20_000), (1, 2_000, 5_000)):
             bare = bare_loop(samples, batch_size)
             measured = through_thbench(samples, batch_size, root / f"b{batch_size}")
@@ -157,9 +99,6 @@ def main() -> None:
         assert "computed=0 reused=5000" in stdout, stdout
         print(f"resume of a finished 5,000-sample run: {seconds:.2f} s wall (new process)   goal ≤ 1 s: "
               f"{'met' if seconds <= 1.0 else 'NOT met'}")
-
-        _, rss, _ = cli_process(root / "memory", args.samples)
-        print(f"peak RSS of a {args.samples:,}-sample run: {rss / 1024:.0f} MB   goal ≤ 300 MB: {'met' if rss <= 300 * 1024 else 'NOT met'}")
 
     small, large = aggregation_seconds(5_000), aggregation_seconds(50_000)
     print(f"aggregation: 5,000 samples {small * 1000:.0f} ms, 50,000 samples {large * 1000:.0f} ms "

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from bench.cli import main
+from bench.store import RunStore
 from model_adapters.textharmony.config import SlideLoRAConfig
 from model_adapters.textharmony.gate_modes import GATE_MODES, gate_policy
 from model_adapters.textharmony.prompts import encode_prompts
@@ -83,13 +84,11 @@ def _run(results: Path, data: Path, gate: str) -> Path:
 
 
 def _answers(run_dir: Path) -> dict[str, str]:
-    lines = (run_dir / "predictions" / "starter-textvqa.jsonl").read_text().splitlines()
-    return {r["key"]: r["raw"] for r in map(json.loads, lines)}
+    return {key: r.raw for key, r in RunStore(run_dir).read_predictions("starter-textvqa").items()}
 
 
 def _images(run_dir: Path) -> dict[str, bytes]:
-    lines = (run_dir / "predictions" / "starter-t2i.jsonl").read_text().splitlines()
-    return {r["key"]: (run_dir / r["images"][0]).read_bytes() for r in map(json.loads, lines)}
+    return {key: (run_dir / r.images[0]).read_bytes() for key, r in RunStore(run_dir).read_predictions("starter-t2i").items()}
 
 
 def test_gate_ablation_through_the_command_line(starter_data, tmp_path, capsys):
