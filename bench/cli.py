@@ -14,7 +14,7 @@ from typing import Sequence
 from bench.adapter import ADAPTERS
 from bench.context import TaskContext, default_data_root
 from bench.options import OptionError, parse_key_values
-from bench.distributed import Shard, WorkGroup, work_group_from_environment
+from bench.distributed import RankFailure, Shard, WorkGroup, work_group_from_environment
 from bench.faults import FAULT_EXIT_CODE, HarnessFault
 from bench.registry import UnknownNameError
 from bench.run_lock import LOCKED_EXIT_CODE, RunLockedError
@@ -58,6 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RunLockedError as error:
         logger.error("%s", error)
         return LOCKED_EXIT_CODE
+    except RankFailure as error:
+        logger.error("%s", error)
+        return FAULT_EXIT_CODE
     except HarnessFault as error:
         logger.error("%s", error)
         return FAULT_EXIT_CODE

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -85,62 +87,117 @@ class WorkGroup:
         """Rank 0's error (or ``None``), on every rank: lets ranks stop together."""
         return error
 
+    def report_failure(self, message: str) -> None:
+        """Tell the other ranks that this one stops, and why."""
+
     def close(self) -> None:
         pass
 
 
+class RankFailure(RuntimeError):
+    """Another rank of the launch stopped, or did not arrive in time."""
+
+
 class TorchWorkGroup(WorkGroup):
-    """The ranks of a torchrun / accelerate launch (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``)."""
+    """The ranks of a torchrun / accelerate launch (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``).
+
+    Everything after start-up goes through the c10d key-value store rather than collectives:
+    a rank that fails writes why under a key the others poll while they wait, so they stop
+    within a poll interval naming it, instead of hanging in a collective until its timeout."""
+
+    POLL_S = 0.05
 
     def __init__(self, timeout_s: float) -> None:
         import torch
         import torch.distributed as dist
 
         self._dist = dist
-        self.timeout = timedelta(seconds=timeout_s)
+        self.timeout_s = timeout_s
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         # A launcher that set up the group (accelerate) keeps it; one thbench made, it closes.
         self._owns_group = not dist.is_initialized()
         if self._owns_group:
-            dist.init_process_group(backend=backend, timeout=self.timeout)
+            dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout_s))
         self.backend = dist.get_backend()
         self.rank = dist.get_rank()
         self.world_size = dist.get_world_size()
         self._store = dist.distributed_c10d._get_default_store()
-        self._run = self.broadcast(uuid.uuid4().hex[:12])
+        holder = [uuid.uuid4().hex[:12] if self.rank == 0 else None]
+        dist.broadcast_object_list(holder, src=0)  # the one collective: names this launch's keys
+        self._run = str(holder[0])
         self.launch = f"torch-{self._run}"
+        self._steps = 0
+
+    def _key(self, *parts: str) -> str:
+        return "/".join(("thbench", self._run, *parts))
 
     def claims(self, name: str, total: int) -> Iterator[int]:
-        key = f"thbench/{self._run}/{name}"
+        key = self._key("claims", name)
         while True:
+            self._raise_if_failed()
             index = int(self._store.add(key, 1)) - 1
             if index >= total:
                 return
             yield index
 
     def total(self, name: str, value: int) -> int:
-        return int(self._store.add(f"thbench/{self._run}/total/{name}", value))
+        return int(self._store.add(self._key("total", name), value))
 
     def broadcast(self, value: Any) -> Any:
-        holder = [value if self.rank == 0 else None]
-        self._dist.broadcast_object_list(holder, src=0)
-        return holder[0]
+        self._steps += 1
+        key = self._key("broadcast", str(self._steps))
+        if self.rank == 0:
+            self._store.set(key, pickle.dumps(value))
+            return value
+        self._wait(lambda: self._store.check([key]), f"rank 0's plan (step {self._steps})")
+        return pickle.loads(self._store.get(key))
 
     def barrier(self, what: str) -> None:
-        try:
-            if self.backend == "gloo":
-                # Names the ranks that did not arrive, which a plain barrier does not.
-                self._dist.monitored_barrier(timeout=self.timeout)
-            else:
-                self._dist.barrier()
-        except RuntimeError as error:
-            raise RuntimeError(
-                f"rank {self.rank}: other ranks did not reach '{what}' within {self.timeout.total_seconds():.0f} s "
-                f"({error}); the run folder is resumable: run the same command again, with any number of processes"
-            ) from error
+        self._steps += 1
+        key = self._key("barrier", str(self._steps))
+        self._store.add(key, 1)
+        self._wait(lambda: int(self._store.add(key, 0)) >= self.world_size, what)
 
     def share_outcome(self, error: str | None) -> str | None:
         return self.broadcast(error)
+
+    def report_failure(self, message: str) -> None:
+        """Tell the other ranks why this one stops (they stop too, at their next wait)."""
+        try:
+            self._store.set(self._key("failed", str(self.rank)), message.encode())
+            self._store.add(self._key("failures"), 1)
+        except RuntimeError:
+            pass  # the store is gone with rank 0; the others time out
+
+    def _raise_if_failed(self) -> None:
+        if int(self._store.add(self._key("failures"), 0)) == 0:
+            return
+        for rank in range(self.world_size):
+            key = self._key("failed", str(rank))
+            if rank != self.rank and self._store.check([key]):
+                raise RankFailure(
+                    f"rank {rank} stopped: {self._store.get(key).decode()}; rank {self.rank} stops too. The run folder is "
+                    "resumable: run the same command again, with any number of processes"
+                )
+
+    def _wait(self, ready: Any, what: str) -> None:
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                if ready():
+                    return
+                self._raise_if_failed()
+            except RuntimeError as error:
+                if isinstance(error, RankFailure):
+                    raise
+                raise RankFailure(f"rank {self.rank} lost the launch's store waiting for {what} ({error}); "
+                                  "rank 0 has probably died. The run folder is resumable") from error
+            if time.monotonic() > deadline:
+                raise RankFailure(
+                    f"rank {self.rank}: other ranks did not reach {what} within {self.timeout_s:.0f} s "
+                    f"(${TIMEOUT_ENV}); the run folder is resumable: run the same command again, with any number of processes"
+                )
+            time.sleep(self.POLL_S)
 
     def close(self) -> None:
         if self._owns_group and self._dist.is_initialized():

@@ -201,6 +201,7 @@ class _RunSession:
                 invocation["tasks"][task.name] = self._task_entry(task, outcome)
                 self._write_invocation(invocation)
         except BaseException as error:
+            self.group.report_failure(f"{type(error).__name__}: {error}")
             writer.close()
             invocation["status"] = "failed" if isinstance(error, HarnessFault) else "interrupted"
             invocation["error"] = f"{type(error).__name__}: {error}"

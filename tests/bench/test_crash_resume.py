@@ -15,7 +15,7 @@ import pytest
 
 from bench.store import RunStore
 
-SAMPLES = 24
+SAMPLES = 40
 KILLS = 20
 
 
@@ -30,13 +30,16 @@ def _written(run_dir: Path) -> int:
         if (run_dir / "predictions" / "toy-say").is_dir() else 0
 
 
-def _kill_after(command: list[str], run_dir: Path, lines: int) -> None:
+def _kill_after_one_more_record(command: list[str], run_dir: Path) -> None:
+    """Start the run and SIGKILL it as soon as it has written a record of its own."""
+    before = _written(run_dir)
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and _written(run_dir) < lines and process.poll() is None:
-        time.sleep(0.005)
+    while time.monotonic() < deadline and _written(run_dir) <= before and process.poll() is None:
+        time.sleep(0.002)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run must still be going when it is killed"
 
 
 @pytest.mark.slow
@@ -47,10 +50,10 @@ def test_twenty_kills_then_resume_match_an_uninterrupted_run(tmp_path, entry_scr
     write_toy_dataset(data / "toy", count=SAMPLES)
     killed_dir, clean_dir = tmp_path / "killed", tmp_path / "clean"
     command = _command(entry_script, data, killed_dir)
-    for point in range(KILLS):
-        # Each restart resumes, computes one more sample or so, and dies again; the lock of the
-        # killed process is left behind every time and must be recovered.
-        _kill_after(command, killed_dir, min(point + 1, SAMPLES - 1))
+    for _ in range(KILLS):
+        # Each restart resumes, computes a sample or so, and dies again; the lock of the killed
+        # process is left behind every time and must be recovered.
+        _kill_after_one_more_record(command, killed_dir)
         assert (killed_dir / "lock.json").is_file()
     assert _written(killed_dir) < SAMPLES, "every kill must land mid-run"
 

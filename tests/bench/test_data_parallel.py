@@ -160,3 +160,18 @@ def test_a_launch_killed_midway_is_finished_by_one_process(toy_data, tmp_path, e
     assert thbench(entry_script, *common, "--run-dir", str(single)).returncode == 0
     assert _current(run_dir, "toy-say") == _current(single, "toy-say")
     assert _scores(run_dir) == _scores(single)
+
+
+def test_a_failing_rank_stops_the_others_at_once_naming_itself(toy_data, tmp_path, entry_script):
+    run_dir = tmp_path / "failing"
+    started = time.monotonic()
+    launch = subprocess.run(_torchrun(entry_script, 2, "run", "--model", "test-echo", "--tasks", "toy-say",
+                                      "--data-dir", str(toy_data), "--run-dir", str(run_dir), "--no-progress",
+                                      "--model-args", "fail_on=say 5,delay_s=0.05", "--batch-size", "1", "--fail-fast"),
+                            capture_output=True, text=True, timeout=300)
+    assert launch.returncode != 0
+    assert time.monotonic() - started < 60, "no rank waits for the launch timeout"
+    assert "'say 5'" in launch.stderr or "q5" in launch.stderr
+    assert "stopped: SampleFailure" in launch.stderr, launch.stderr[-2000:]
+    statuses = sorted(i["status"] for i in RunStore(run_dir).read_invocations())
+    assert statuses == ["interrupted", "interrupted"]
