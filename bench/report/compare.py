@@ -129,35 +129,58 @@ def compare_runs(
     seed: int = DEFAULT_BOOTSTRAP_SEED,
 ) -> Comparison:
     notes = []
-    base_tasks, new_tasks = set(base.tasks), set(new.tasks)
-    for task in sorted(base_tasks - new_tasks):
+    pairs = matching_labels(base, new)
+    paired_base, paired_new = {b for b, _ in pairs}, {n for _, n in pairs}
+    for task in sorted(set(base.tasks) - paired_base):
         notes.append(f"task {task} is only in the base run; not compared")
-    for task in sorted(new_tasks - base_tasks):
+    for task in sorted(set(new.tasks) - paired_new):
         notes.append(f"task {task} is only in the new run; not compared")
     if base.adapter_fingerprint == new.adapter_fingerprint and base.manifest.get("seed") == new.manifest.get("seed"):
         notes.append("both runs have the same model fingerprint and seed")
     tasks = tuple(
-        compare_task(base, new, task, resamples=resamples, seed=seed)
-        for task in sorted(base_tasks & new_tasks)
+        compare_task(base, new, base_label, resamples=resamples, seed=seed, new_task=new_label)
+        for base_label, new_label in pairs
     )
     return Comparison(base, new, tasks, alpha, max_drop, gate, resamples, tuple(notes))
 
 
+def matching_labels(base: RunSummary, new: RunSummary) -> list[tuple[str, str]]:
+    """(base label, new label) of the task configurations to compare: first those with the same
+    configuration id (labels depend on what else a folder holds, so one configuration can carry
+    two labels), then the remaining ones with the same label (whose differences, such as
+    another dataset, the comparison's notes flag)."""
+    new_by_id = {entry.get("configuration", {}).get("id"): label for label, entry in new.tasks.items()}
+    new_by_id.pop(None, None)
+    pairs: dict[str, str] = {}
+    for label, entry in base.tasks.items():
+        config_id = entry.get("configuration", {}).get("id")
+        if config_id in new_by_id:
+            pairs[label] = new_by_id[config_id]
+    taken = set(pairs.values())
+    for label in base.tasks:
+        if label not in pairs and label in new.tasks and label not in taken:
+            pairs[label] = label
+    return sorted(pairs.items())
+
+
 def compare_task(base: RunSummary, new: RunSummary, task: str, resamples: int = COMPARE_RESAMPLES,
-                 seed: int = DEFAULT_BOOTSTRAP_SEED) -> TaskComparison:
-    base_records, new_records = base.predictions(task), new.predictions(task)
+                 seed: int = DEFAULT_BOOTSTRAP_SEED, new_task: str | None = None) -> TaskComparison:
+    """``task`` is the base run's label; ``new_task`` the new run's label of the same
+    configuration where the two runs label it differently (default: the same)."""
+    new_task = new_task or task
+    base_records, new_records = base.predictions(task), new.predictions(new_task)
     shared = [key for key in base_records if key in new_records]
     only_base = tuple(sorted(base_records[k].id for k in base_records if k not in new_records))
     only_new = tuple(sorted(new_records[k].id for k in new_records if k not in base_records))
-    notes = list(_configuration_notes(base, new, task))
+    notes = list(_configuration_notes(base, new, task, new_task))
 
-    specs, derived_specs = metric_specs(new, task)
+    specs, derived_specs = metric_specs(new, new_task)
     present = {name for record in [*base_records.values(), *new_records.values()] for name in record.scores}
     per_sample = [spec for spec in specs if spec.name in present]
-    derive = _derive_function(new, task, derived_specs)
+    derive = _derive_function(new, new_task, derived_specs)
     # Without the task's derive(), the per-sample sums behind its ratios are all there is to
     # compare, so hidden per-sample metrics are shown too.
-    plugin = task_class(new.task_name(task))
+    plugin = task_class(new.task_name(new_task))
     fallback = plugin is None or (bool(derived_specs) and derive is None)
     if derived_specs and derive is None:
         notes.append(
@@ -166,14 +189,14 @@ def compare_task(base: RunSummary, new: RunSummary, task: str, resamples: int = 
         )
         derived_specs = []
     if plugin is None:
-        missing = sorted(set(new.tasks.get(task, {}).get("metrics", {})) - {spec.name for spec in per_sample})
+        missing = sorted(set(new.tasks.get(new_task, {}).get("metrics", {})) - {spec.name for spec in per_sample})
         if missing:
             notes.append(
                 f"{', '.join(missing)}: the {task!r} task plugin is not installed, so these cannot be recomputed "
                 "from per-sample scores; per-sample metrics only"
             )
 
-    primary = new.tasks.get(task, {}).get("primary") or base.tasks.get(task, {}).get("primary")
+    primary = new.tasks.get(new_task, {}).get("primary") or base.tasks.get(task, {}).get("primary")
     errors_base = sum(base_records[k].error is not None for k in shared)
     errors_new = sum(new_records[k].error is not None for k in shared)
     if not shared or not per_sample:
@@ -307,16 +330,16 @@ def _headline_changes(base_records, new_records, shared, primary, derive, names)
     )
 
 
-def _configuration_notes(base: RunSummary, new: RunSummary, task: str) -> list[str]:
+def _configuration_notes(base: RunSummary, new: RunSummary, task: str, new_task: str) -> list[str]:
     notes = []
-    base_data, new_data = base.dataset_fingerprint(task), new.dataset_fingerprint(task)
+    base_data, new_data = base.dataset_fingerprint(task), new.dataset_fingerprint(new_task)
     if base_data and new_data and base_data != new_data:
         notes.append(f"DATASET DIFFERS: fingerprint {base_data} (base) vs {new_data} (new); shared keys may hold different data")
     base_config = _without_location(base.task_manifest(task).get("config", {}).get("options", {}))
-    new_config = _without_location(new.task_manifest(task).get("config", {}).get("options", {}))
+    new_config = _without_location(new.task_manifest(new_task).get("config", {}).get("options", {}))
     if base_config != new_config:
         notes.append(f"task options differ: {base_config} (base) vs {new_config} (new)")
-    base_scoring, new_scoring = base.task_manifest(task).get("scoring"), new.task_manifest(task).get("scoring")
+    base_scoring, new_scoring = base.task_manifest(task).get("scoring"), new.task_manifest(new_task).get("scoring")
     if base_scoring and new_scoring and base_scoring != new_scoring:
         notes.append("scoring differs (e.g. OCR engine or answer extraction): differences may come from the scorer")
     return notes

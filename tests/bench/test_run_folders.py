@@ -217,3 +217,19 @@ def test_a_full_disk_stops_the_run_and_records_nothing_false(tmp_path, entry_scr
     assert scores(run_dir) == scores(tmp_path / "clean")
     assert not list(run_dir.rglob("*.tmp"))
     assert clean.returncode == 0
+
+
+def test_compare_pairs_one_configuration_under_two_labels(toy_data, tmp_path, entry_script):
+    base, new = tmp_path / "base", tmp_path / "new"
+    assert thbench(entry_script, *_run_args(toy_data, base)).returncode == 0
+    assert thbench(entry_script, *_run_args(toy_data, new, "--limit", "3")).returncode == 0
+    assert thbench(entry_script, *_run_args(toy_data, new, "--model-args", "wrong_every=3")).returncode == 0
+    labels = sorted(json.loads((new / "scores.json").read_text())["tasks"])
+    assert labels == ["toy-say[limit=3]", "toy-say[limit=none]"]
+    from bench.report.compare import compare_runs
+    from bench.report.runs import load_run
+
+    comparison = compare_runs(load_run(base), load_run(new))
+    [task] = comparison.tasks
+    assert (task.task, task.shared) == ("toy-say", 12)
+    assert "toy-say[limit=3] is only in the new run" in " ".join(comparison.notes)
