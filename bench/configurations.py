@@ -33,7 +33,11 @@ def configuration_labels(configurations: Mapping[str, Mapping[str, Any]]) -> dic
         for config_id in ids:
             parts = [f"{name}={_short(facets[config_id].get(name))}" for name in differing] or [config_id]
             labels[config_id] = f"{task}[{','.join(parts)}]"
-    return labels
+    # Shortened values can still meet: then the configuration id tells them apart.
+    counts: dict[str, int] = {}
+    for label in labels.values():
+        counts[label] = counts.get(label, 0) + 1
+    return {cid: label if counts[label] == 1 else f"{label[:-1]},#{cid[:6]}]" for cid, label in labels.items()}
 
 
 def _facets(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -52,4 +56,4 @@ def _names(facets: Iterable[Mapping[str, Any]]) -> list[str]:
 
 def _short(value: Any) -> str:
     text = "none" if value is None else str(value)
-    return text if len(text) <= 24 else text[:8]
+    return text if len(text) <= 24 else f"{text[:8]}~{stable_hash(text, length=4)}"

@@ -114,6 +114,9 @@ class TorchWorkGroup(WorkGroup):
         self._dist = dist
         self.timeout_s = timeout_s
         backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if backend == "nccl":
+            # NCCL works on the current device: each rank must be on its own GPU first.
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
         # A launcher that set up the group (accelerate) keeps it; one thbench made, it closes.
         self._owns_group = not dist.is_initialized()
         if self._owns_group:

@@ -84,6 +84,9 @@ class Executor:
                 raise RuntimeError(f"model {self.adapter.name!r} returned {len(outputs)} outputs for {len(ready)} requests")
             return {planned.key: output for (planned, _), output in zip(ready, outputs)}
         except Exception as error:
+            # A full disk or an I/O error met by the model (writing a cache, reading weights) is
+            # the machine's failure, not the sample's.
+            _raise_if_fault(error, [f"the {self.adapter.name} model's files"])
             if len(ready) == 1:
                 failures[ready[0][0].key] = self._failure(ready[0][0], error, "model")
                 return {}

@@ -15,8 +15,8 @@ from typing import Iterator
 #: errno values that mean the storage, not the sample, is at fault.
 STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EIO, errno.EROFS, errno.EDQUOT})
 
-#: Exit code of a run stopped by a harness fault (1 is a regression, 2 a usage error, 3 failed
-#: samples, 130/143 an interruption).
+#: Exit code of a run stopped by a harness fault (1 is a regression, 2 a usage error, 75 a
+#: folder in use, 130/143 an interruption).
 FAULT_EXIT_CODE = 4
 
 

@@ -15,7 +15,7 @@ never depends on which process or configuration wrote the record.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from bench.records import PredictionRecord
 from bench.types import Request
@@ -47,11 +47,13 @@ class Plan:
 
 
 def make_plan(samples: Sequence[PlannedSample], current: Mapping[Slot, PredictionRecord], scoring_fingerprint: str,
-              retry_errors: bool = False) -> Plan:
+              retry_errors: bool = False, outputs_present: Callable[[PredictionRecord], bool] = lambda record: True) -> Plan:
+    """``outputs_present`` says whether a record's stored images are all there; one whose
+    images are gone can be neither reused nor scored again, so it is computed anew."""
     plan = Plan()
     for planned in samples:
         previous = current.get(planned.slot)
-        if previous is None:
+        if previous is None or (previous.images and not outputs_present(previous)):
             plan.compute.append(planned)
         elif previous.error is not None and previous.error.stage != "score":
             if retry_errors:

@@ -14,6 +14,7 @@ clock skew between hosts only has to stay well under three quarters of a lease).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import sys
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.faults import storage
+
+logger = logging.getLogger(__name__)
 
 LOCK_NAME = "lock.json"
 LAUNCH_ENV = ("THBENCH_LAUNCH_ID", "TORCHELASTIC_RUN_ID")
@@ -104,6 +107,9 @@ class RunLock:
         self.command = command if command is not None else " ".join(sys.argv)
         self.launch = launch or current_launch()
         self.fresh = False
+        #: Set when another process took the lock over (this one's lease was judged expired):
+        #: the run must stop writing.
+        self.lost = False
         self._holder: LockHolder | None = None
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
@@ -201,6 +207,12 @@ class RunLock:
         while not self._stop.wait(self.lease_s / 4):
             holder = self._holder
             if holder is None:
+                return
+            current = read_holder(self.path)
+            if current is not None and (current.host, current.pid, current.process_start) != (
+                    holder.host, holder.pid, holder.process_start):
+                logger.error("%s was taken over by %s; this run stops writing", self.path, current.describe())
+                self.lost, self._holder = True, None
                 return
             renewed = LockHolder(**{**asdict(holder), "heartbeat_at": time.time()})
             try:

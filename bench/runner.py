@@ -125,7 +125,8 @@ def run(config: RunConfig, group: WorkGroup | None = None) -> RunOutcome:
     """Run ``config``; ``group`` is the launch this process is a rank of (default: alone)."""
     group = group or WorkGroup()
     adapter_type = ADAPTERS.get(config.model)
-    task_types = [TASKS.get(name) for name in config.tasks]
+    # A task named twice would be planned twice against records its first pass just wrote.
+    task_types = [TASKS.get(name) for name in dict.fromkeys(config.tasks)]
     check_compatible(adapter_type, task_types)
     adapter = adapter_type.from_args(config.model_args)
     context = dataclasses.replace(config.context, adapter_prompt_profile=adapter_type.prompt_profile)
@@ -138,8 +139,9 @@ def run(config: RunConfig, group: WorkGroup | None = None) -> RunOutcome:
     store.check_format()
     lock = _lock_for(run_dir, config, group)
     try:
-        sole_writer = lock.fresh and group.world_size == 1 and config.shard is None
-        session = _RunSession(config, adapter, adapter_fingerprint, context, store, group, sole_writer)
+        # Alone only without a launch id: other processes of one launch may join at any time.
+        sole_writer = lock.fresh and lock.launch is None and group.world_size == 1 and config.shard is None
+        session = _RunSession(config, adapter, adapter_fingerprint, context, store, group, sole_writer, lock)
         return session.execute(tasks)
     finally:
         lock.release()
@@ -168,8 +170,9 @@ def _lock_for(run_dir: Path, config: RunConfig, group: WorkGroup) -> RunLock:
 
 class _RunSession:
     def __init__(self, config: RunConfig, adapter: ModelAdapter, adapter_fingerprint: str, context: TaskContext,
-                 store: RunStore, group: WorkGroup, sole_writer: bool) -> None:
+                 store: RunStore, group: WorkGroup, sole_writer: bool, lock: RunLock) -> None:
         self.config = config
+        self.lock = lock
         self.group = group
         self.adapter = adapter
         self.adapter_fingerprint = adapter_fingerprint
@@ -318,7 +321,7 @@ class _RunSession:
         ordered = [records[item.key] for item in work.planned]
         outcome.summary = self._summarise(task, work.samples, work.planned, ordered, work.samples_total,
                                           work.dataset_fingerprint)
-        outcome.label = self._write_scores(task, outcome.summary)
+        outcome.label = self._write_scores(task, outcome.summary, records_changed=written > 0)
         return outcome
 
     def _plan_task(self, task: Task) -> "_TaskWork":
@@ -328,12 +331,7 @@ class _RunSession:
         planned = self._prepare(task, all_samples, samples)
         scoring_fingerprint = stable_hash(task.scoring_identity())
         stored = self.store.read_records(task.name)
-        plan = make_plan(planned, stored.by_slot, scoring_fingerprint, self.config.retry_errors)
-        # A stored output whose images are gone cannot be scored again: compute it anew.
-        missing = [(p, r) for p, r in plan.rescore if not all((self.store.run_dir / path).is_file() for path in r.images)]
-        if missing:
-            plan.compute.extend(p for p, _ in missing)
-            plan.rescore = [item for item in plan.rescore if item not in missing]
+        plan = make_plan(planned, stored.by_slot, scoring_fingerprint, self.config.retry_errors, self._outputs_present)
         revisions = {p.slot: stored.by_slot[p.slot].rev + 1 for p in plan.compute if p.slot in stored.by_slot}
         return _TaskWork(samples, planned, plan, revisions, scoring_fingerprint, task.dataset_fingerprint(),
                          len(all_samples), stored.lines, len(stored.by_slot), len(stored.files))
@@ -373,6 +371,7 @@ class _RunSession:
         batches = [plan.compute[start : start + self.batch_size] for start in range(0, len(plan.compute), self.batch_size)]
         with self._bar(len(plan.compute), task.name) as bar:
             for index in self.group.claims(f"{task.name}/compute", len(batches)):
+                self._check_lock()
                 self._ensure_adapter_loaded()
                 new_records = executor.run_batch(batches[index], revisions)
                 writer.append(task.name, new_records)
@@ -392,6 +391,16 @@ class _RunSession:
         files = stored_files + (1 if written else 0)
         if superseded > max(current, 64) or files >= COMPACT_AT_FILES:
             self.store.compact(task.name, self.writer_id)
+
+    def _outputs_present(self, record: PredictionRecord) -> bool:
+        return all((self.store.run_dir / path).is_file() for path in record.images)
+
+    def _check_lock(self) -> None:
+        if self.lock.lost:
+            raise HarnessFault(
+                f"{self.lock.path} was taken over by another process (this one's lease was judged expired, e.g. "
+                "after the machine was suspended); stopped before writing more. Run the command again once the other run ended"
+            )
 
     def _bar(self, total: int, description: str) -> tqdm:
         return tqdm(total=total, desc=description, unit="sample", disable=not self.config.progress, dynamic_ncols=True)
@@ -460,12 +469,14 @@ class _RunSession:
             summary["set_metrics"] = set_metrics
             summary["set_metrics_fingerprint"] = fingerprint
 
-    def _write_scores(self, task: Task, summary: dict[str, Any]) -> str:
+    def _write_scores(self, task: Task, summary: dict[str, Any], records_changed: bool) -> str:
         """Store the configuration's summary beside every other configuration's, relabel all of
         them, and return this one's label."""
         scores = self.store.read_scores()
-        configurations = scores.get("configurations") or _legacy_configurations(scores, self.store.read_manifest())
+        configurations = scores.get("configurations") or self._adopt_legacy_summaries(scores)
         configurations[summary["configuration"]["id"]] = summary
+        if records_changed:
+            self._refresh_shared_configurations(task, configurations, summary["configuration"]["id"])
         labels = configuration_labels({cid: entry["configuration"] for cid, entry in configurations.items()})
         self.store.write_scores({
             "format": f"{RECORD_FORMAT[0]}.{RECORD_FORMAT[1]}",
@@ -476,6 +487,49 @@ class _RunSession:
             "tasks": {labels[cid]: {**entry, "label": labels[cid]} for cid, entry in configurations.items()},
         })
         return labels[summary["configuration"]["id"]]
+
+    def _refresh_shared_configurations(self, task: Task, configurations: dict[str, Any], current_id: str) -> None:
+        """Other configurations of the task may be scored from records this run replaced (a
+        ``--limit`` subset, say, after a rescore): their summaries are recomputed from their
+        own selections, so that no stored number describes records that are gone."""
+        current: dict[tuple[str, str], PredictionRecord] | None = None
+        for config_id, entry in list(configurations.items()):
+            configuration = entry.get("configuration", {})
+            if config_id == current_id or configuration.get("task") != task.name:
+                continue
+            slots = self.store.read_selection(task.name, config_id)
+            if slots is None:
+                continue
+            current = current if current is not None else self.store.read_records(task.name).by_slot
+            records = [current.get(slot) for slot in slots]
+            if any(record is None for record in records):
+                entry["stale"] = "some records it was scored from are gone; run its configuration again"
+                continue
+            fingerprint = _records_fingerprint(records)  # type: ignore[arg-type]
+            if fingerprint == configuration.get("records_fingerprint"):
+                continue
+            kept = {name: entry[name] for name in ("samples_total", "limit", "set_metrics", "set_metrics_fingerprint") if name in entry}
+            scorings = {record.scoring_fingerprint for record in records if record is not None}
+            refreshed = {**configuration, "records_fingerprint": fingerprint}
+            if scorings == {stable_hash(task.scoring_identity())}:
+                refreshed["scoring"] = task.scoring_identity()
+            else:
+                refreshed["mixed_scoring"] = True
+            configurations[config_id] = {**aggregate(task, records), **kept, "configuration": refreshed}  # type: ignore[arg-type]
+
+    def _adopt_legacy_summaries(self, scores: dict[str, Any]) -> dict[str, Any]:
+        """Summaries of a folder of the earlier layout, each with a selection of the records of
+        its own configuration (the earlier layout kept every configuration in one file)."""
+        configurations = _legacy_configurations(scores, self.store.read_manifest())
+        for config_id, entry in configurations.items():
+            name = entry["configuration"]["task"]
+            keys = _legacy_keys(name, entry["configuration"].get("config", {}).get("options", {}))
+            if keys is None:
+                continue
+            legacy = [r for r in self.store.read_records(name).by_slot.values() if r.writer == "" and r.key in keys(r.id)]
+            if legacy:
+                self.store.write_selection(name, config_id, [r.slot for r in legacy])
+        return configurations
 
     def _ensure_adapter_loaded(self) -> None:
         if not self.adapter_loaded:
@@ -517,6 +571,21 @@ def _legacy_configurations(scores: dict[str, Any], manifest: dict[str, Any]) -> 
             "limit": limit, "scoring": entry.get("scoring"), "records_fingerprint": None,
         }}
     return configurations
+
+
+def _legacy_keys(task: str, options: dict[str, Any]) -> Any:
+    """The sample-key function of a task configuration recorded in an earlier-layout manifest,
+    or ``None`` when its plugin or options no longer fit."""
+    try:
+        instance = TASKS.get(task).from_args(options, TaskContext())
+    except (LookupError, ValueError, TypeError):
+        return None
+    def keys(sample_id: str) -> set[str]:
+        # Records keep ids as text; the key was taken over the dataset's own id (a number, often).
+        forms: list[Any] = [sample_id, int(sample_id)] if sample_id.lstrip("-").isdigit() else [sample_id]
+        return {stable_hash([instance.identity_hash, form]) for form in forms}
+
+    return keys
 
 
 def _identity_options(task: str, options: dict[str, Any]) -> dict[str, Any]:

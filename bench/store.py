@@ -233,7 +233,9 @@ class RunStore:
         folder = self.images_dir / task
         names = []
         suffix = "png" if image_format == "png" else "jpg"
-        stem = f"{record.key}_{record.request_fingerprint[:8]}"
+        # Per revision and writer: two writers of one slot (overlapping shards, a recompute
+        # after a crash) never overwrite the images the other's record points to.
+        stem = f"{record.key}_{record.request_fingerprint[:8]}_{record.rev}{record.writer[-6:]}"
         with storage(folder):
             folder.mkdir(parents=True, exist_ok=True)
             for index, image in enumerate(images):

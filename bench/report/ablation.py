@@ -18,7 +18,7 @@ import pandas as pd
 
 from bench.adapter import ADAPTERS
 from bench.registry import UnknownNameError
-from bench.report.compare import COMPARE_RESAMPLES, TaskComparison, compare_task
+from bench.report.compare import COMPARE_RESAMPLES, TaskComparison, compare_task, matching_labels
 from bench.report.compare_text import p_value_text, signed_number
 from bench.report.leaderboard import display_frame, leaderboard
 from bench.report.runs import RunSummary
@@ -86,8 +86,8 @@ def ablation(
     for key, run in by_value.items():
         if key == base_key:
             continue
-        shared = [task for task in tasks if task in run.tasks and task in base.tasks]
-        differences = {task: compare_task(base, run, task, resamples=resamples, seed=seed) for task in shared}
+        differences = {base_label: compare_task(base, run, base_label, resamples=resamples, seed=seed, new_task=label)
+                       for base_label, label in matching_labels(base, run)}
         rows.append(AblationRow(run.adapter_options[option], run, differences))
     return Ablation(option, base.adapter_options[option], tuple(rows), tasks, resamples, tuple(_notes(rows, option)))
 

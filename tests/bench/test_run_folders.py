@@ -233,3 +233,36 @@ def test_compare_pairs_one_configuration_under_two_labels(toy_data, tmp_path, en
     [task] = comparison.tasks
     assert (task.task, task.shared) == ("toy-say", 12)
     assert "toy-say[limit=3] is only in the new run" in " ".join(comparison.notes)
+
+
+def test_a_full_disk_met_by_the_model_is_a_fault_not_a_sample_error(toy_data, tmp_path, entry_script):
+    run_dir = tmp_path / "run"
+    args = _run_args(toy_data, run_dir, "--model-args", "fail_on=say 4,fail_errno=28", "--batch-size", "1")
+    args[args.index("test-echo")] = "test-echo-oserror"
+    failed = thbench(entry_script, *args)
+    assert failed.returncode == 4 and "No space left on device" in failed.stderr
+    assert all(r.error is None for r in RunStore(run_dir).read_records("toy-say").by_slot.values())
+    fixed = thbench(entry_script, *[a if a != "fail_on=say 4,fail_errno=28" else "fail_errno=28" for a in args])
+    assert fixed.returncode == 0 and "errors=0" in fixed.stdout
+
+
+def test_a_rescore_refreshes_the_configurations_that_share_its_records(toy_data, tmp_path, entry_script):
+    run_dir = tmp_path / "run"
+    assert thbench(entry_script, *_run_args(toy_data, run_dir, "--limit", "4", "--model-args", "noisy=true")).returncode == 0
+    assert thbench(entry_script, *_run_args(toy_data, run_dir, "--model-args", "noisy=true",
+                                           "--task-args", "toy-say:strip=-0123456789")).returncode == 0
+    tasks = json.loads((run_dir / "scores.json").read_text())["tasks"]
+    subset, full = tasks["toy-say[limit=4]"], tasks["toy-say[limit=none]"]
+    # stripped of its digits and dashes every answer is empty: length 0 in both configurations
+    assert subset["metrics"]["length"]["value"] == full["metrics"]["length"]["value"] == 0.0
+    assert subset["configuration"]["scoring"] == full["configuration"]["scoring"]
+
+
+def test_an_output_whose_images_are_gone_is_computed_again(tmp_path, entry_script):
+    run_dir = tmp_path / "run"
+    args = ["run", "--model", "test-painter", "--tasks", "toy-paint", "--data-dir", str(tmp_path), "--run-dir", str(run_dir),
+            "--no-progress"]
+    assert thbench(entry_script, *args).returncode == 0
+    next((run_dir / "images" / "toy-paint").glob("*.png")).unlink()
+    again = thbench(entry_script, *args)
+    assert "computed=1 reused=4" in again.stdout

@@ -82,3 +82,14 @@ def test_an_unreadable_lock_is_treated_as_stale(tmp_path):
     lock = RunLock(tmp_path).acquire()
     assert lock.fresh
     lock.release()
+
+
+def test_a_holder_whose_lock_was_taken_over_stops_renewing_and_knows_it(tmp_path):
+    lock = RunLock(tmp_path, lease_s=0.2).acquire()
+    # another host judged the lease expired and took the lock over
+    _write_lock(tmp_path / "lock.json", host="node-9", pid=1, heartbeat_at=time.time(), lease_s=120.0)
+    time.sleep(0.3)
+    assert lock.lost
+    assert read_holder(tmp_path / "lock.json").host == "node-9"
+    lock.release()
+    assert read_holder(tmp_path / "lock.json").host == "node-9", "the new holder's lock stays"

@@ -8,6 +8,7 @@ tests can tell whether a model call happened at all.
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -114,7 +115,7 @@ class EchoAdapter(ModelAdapter):
         for request in requests:
             assert isinstance(request.images[0], Image.Image), "the runner passes loaded images"
             if request.question in failing:
-                raise RuntimeError(f"cannot answer {request.question!r}")
+                self.fail(request)
             number = int(request.question.split()[-1])
             answer = str(number + 1 if self.options.wrong_every and number % self.options.wrong_every == 0 else number)
             if self.options.noisy:
@@ -126,6 +127,25 @@ class EchoAdapter(ModelAdapter):
             with open(self.options.log_file, "a", encoding="utf-8") as log:
                 log.writelines(f"{r.key}\n" for r in requests)
         return answers
+
+
+    def fail(self, request: AnswerRequest) -> None:
+        raise RuntimeError(f"cannot answer {request.question!r}")
+
+
+@dataclass(frozen=True)
+class OsErrorOptions(EchoOptions):
+    #: The errno of the ``OSError`` raised on ``fail_on`` questions (28: a full disk).
+    fail_errno: int = 28
+
+
+class OsErrorAdapter(EchoAdapter):
+    """``test-echo`` whose failures are OSErrors, as a model meeting a full disk raises."""
+
+    Options = OsErrorOptions
+
+    def fail(self, request: AnswerRequest) -> None:
+        raise OSError(self.options.fail_errno, os.strerror(self.options.fail_errno))
 
 
 @dataclass(frozen=True)
@@ -199,5 +219,5 @@ def register() -> None:
     """Idempotent, so that every test module may call it."""
     for name, task in (("toy-say", ToyTask), ("toy-paint", ToyPaintTask)):
         TASKS.add(name, task)
-    for name, adapter in (("test-echo", EchoAdapter), ("test-painter", PainterAdapter)):
+    for name, adapter in (("test-echo", EchoAdapter), ("test-echo-oserror", OsErrorAdapter), ("test-painter", PainterAdapter)):
         ADAPTERS.add(name, adapter)
