@@ -54,6 +54,12 @@ class ModelAdapter(ABC):
         """Runtime facts for the manifest (device, dtype, generation settings)."""
         return {}
 
+    def outputs_vary_with_seed(self) -> bool:
+        """Whether these options sample outputs from each request's seed (sampled decoding),
+        so that one run's score is one draw: ``thbench run`` then runs several seeds and
+        reports their spread unless told otherwise."""
+        return False
+
     def answer(self, requests: Sequence[AnswerRequest]) -> list[str]:
         raise NotImplementedError(f"{self.name} does not answer questions")
 

@@ -27,6 +27,8 @@ logger = logging.getLogger("thbench")
 #: What ``thbench run`` does with no arguments: both built-in baselines on the starter suite.
 STARTER_TASKS = ("starter-textvqa", "starter-docvqa", "starter-grounding", "starter-t2i", "starter-edit")
 BASELINES = ("ocr-pipeline", "glyph-render")
+#: Runs of a model whose outputs are sampled, unless ``--seeds`` says otherwise.
+DEFAULT_SAMPLED_SEEDS = 3
 #: ``thbench convert WHAT ...`` → the module whose ``convert_main(argv)`` does it.
 CONVERTERS = {
     "grounding": "tasks.grounding_convert",
@@ -101,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_ROOT, help="where run folders go")
     run_parser.add_argument("--batch-size", type=_positive_int, help="requests per model call (default: the adapter's)")
     run_parser.add_argument("--seed", type=int, default=0, help="run seed; each sample's seed derives from it")
+    run_parser.add_argument("--seeds", type=_seed_list, metavar="N|S1,S2,...",
+                            help="run once per seed (N: --seed and the N-1 after it) and print each metric's spread; "
+                                 "default 3 for models whose outputs are sampled (e.g. textharmony generation=release,seeds=request), else 1")
     run_parser.add_argument("--fail-fast", action="store_true", help="stop at the first failing sample")
     run_parser.add_argument("--retry-errors", action="store_true", help="recompute samples that failed in an earlier run")
     run_parser.add_argument("--shard", type=_shard, metavar="I/N",
@@ -156,6 +161,32 @@ def _shard(text: str) -> Shard:
         return Shard.parse(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _seed_list(text: str) -> list[int] | int:
+    try:
+        if "," in text:
+            return [int(part) for part in text.split(",") if part.strip()]
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects a count or a comma-separated list of seeds, got {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"needs at least one seed, got {text}")
+    return count
+
+
+def _run_seeds(args: argparse.Namespace, model: str) -> list[int]:
+    """The seeds to run: as asked, else three when the model's outputs are sampled."""
+    if isinstance(args.seeds, list):
+        return args.seeds
+    count = args.seeds
+    if count is None:
+        sampled = args.model is not None and ADAPTERS.get(model).from_args(_model_args(args)).outputs_vary_with_seed()
+        count = DEFAULT_SAMPLED_SEEDS if sampled else 1
+        if sampled:
+            logger.info("%s samples its outputs: running seeds %s and reporting their spread (--seeds 1 for one run)",
+                        model, ", ".join(str(args.seed + i) for i in range(count)))
+    return [args.seed + i for i in range(count)]
 
 
 def _positive_int(text: str) -> int:
@@ -246,31 +277,66 @@ def _run_models(args: argparse.Namespace, requested: list[str], models: list[str
             if not tasks:
                 logger.warning("model %s can do none of the tasks %s; skipped", model, ", ".join(requested))
                 continue
-        config = RunConfig(
-            model=model,
-            tasks=tasks,
-            model_args=_model_args(args) if args.model else {},
-            task_args=_task_args(args.task_args),
-            context=_context(args),
-            limit=args.limit,
-            run_dir=args.run_dir if args.model else None,
-            results_root=args.results_dir,
-            batch_size=args.batch_size,
-            seed=args.seed,
-            fail_fast=args.fail_fast,
-            retry_errors=args.retry_errors,
-            progress=not args.no_progress and group.is_main,
-            command=" ".join(["thbench", *sys.argv[1:]]),
-            shard=args.shard,
-        )
-        started = time.perf_counter()
-        outcome = run(config, group)
-        outcomes.append(outcome)
-        if args.shard is not None:
-            _print_shard_summary(outcome, args.shard, time.perf_counter() - started)
-        elif group.is_main:
-            _print_summary(outcome, time.perf_counter() - started)
+        seed_outcomes = []
+        seeds = _run_seeds(args, model)
+        for seed in seeds:
+            outcome = _run_one(args, model, tasks, seed, group, several=len(seeds) > 1)
+            outcomes.append(outcome)
+            seed_outcomes.append((seed, outcome))
+        if len(seed_outcomes) > 1 and group.is_main and args.shard is None:
+            _print_seed_spread(model, seed_outcomes)
     return outcomes
+
+
+def _run_one(args: argparse.Namespace, model: str, tasks: list[str], seed: int, group: WorkGroup, several: bool) -> RunOutcome:
+    run_dir = args.run_dir if args.model else None
+    if run_dir is not None and several:
+        run_dir = run_dir.with_name(f"{run_dir.name}-seed{seed}")  # one folder per seed, as default folders are
+    config = RunConfig(
+        model=model,
+        tasks=tasks,
+        model_args=_model_args(args) if args.model else {},
+        task_args=_task_args(args.task_args),
+        context=_context(args),
+        limit=args.limit,
+        run_dir=run_dir,
+        results_root=args.results_dir,
+        batch_size=args.batch_size,
+        seed=seed,
+        fail_fast=args.fail_fast,
+        retry_errors=args.retry_errors,
+        progress=not args.no_progress and group.is_main,
+        command=" ".join(["thbench", *sys.argv[1:]]),
+        shard=args.shard,
+    )
+    started = time.perf_counter()
+    outcome = run(config, group)
+    if args.shard is not None:
+        _print_shard_summary(outcome, args.shard, time.perf_counter() - started)
+    elif group.is_main:
+        _print_summary(outcome, time.perf_counter() - started)
+    return outcome
+
+
+def _print_seed_spread(model: str, seed_outcomes: list[tuple[int, RunOutcome]]) -> None:
+    """Each task's headline over the seeds: one run's number is one draw of sampled outputs."""
+    seeds = ", ".join(str(seed) for seed, _ in seed_outcomes)
+    by_label: dict[str, list[float]] = {}
+    names: dict[str, str] = {}
+    for _, outcome in seed_outcomes:
+        for task in outcome.tasks:
+            primary = task.summary.get("primary")
+            entry = task.summary.get("metrics", {}).get(primary)
+            if entry:
+                by_label.setdefault(task.label or task.task, []).append(entry["value"] * (100.0 if entry.get("percent") else 1.0))
+                names[task.label or task.task] = str(primary)
+    for label, values in by_label.items():
+        if len(values) < 2:
+            continue
+        mean = sum(values) / len(values)
+        deviation = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+        print(f"{model} · {label}: {names[label]} over seeds {seeds}: mean {mean:.2f}, sd {deviation:.2f}, "
+              f"range {min(values):.2f}–{max(values):.2f}")
 
 
 def _print_shard_summary(outcome: RunOutcome, shard: Shard, seconds: float) -> None:

@@ -121,6 +121,10 @@ class _TextHarmonyBase(ModelAdapter):
             self.load()
         return self.pipeline
 
+    def outputs_vary_with_seed(self) -> bool:
+        # With the release's fixed seeds every run draws the same; per-request seeds differ.
+        return self.options.generation == "release" and self.options.seeds == "request"
+
     def describe(self) -> dict[str, Any]:
         described = {"seeds": self.options.seeds}
         if self.pipeline is not None:

@@ -109,3 +109,23 @@ def test_score_counts_short_image_lists_and_stored_errors_as_misses(tmp_path, ca
     scored = {r["id"]: r for r in (json.loads(line) for line in (tmp_path / "scored.jsonl").read_text().splitlines())}
     assert scored["p1"]["error"]["type"] == "MissingImages"
     assert scored["p2"]["error"]["message"] == "out of memory"
+
+
+def test_several_seeds_run_one_folder_each_and_print_their_spread(toy_data, tmp_path, capsys):
+    from bench.cli import main
+
+    code = main(["run", "--model", "test-echo", "--tasks", "toy-say", "--data-dir", str(toy_data), "--no-progress",
+                 "--results-dir", str(tmp_path / "runs"), "--model-args", "noisy=true", "--seeds", "3,4"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "toy-say: exact over seeds 3, 4: mean 0.00, sd 0.00, range 0.00–0.00" in out
+    assert len(list((tmp_path / "runs").iterdir())) == 2
+
+
+def test_sampled_textharmony_runs_three_seeds_by_default():
+    from bench.adapter import ADAPTERS
+
+    sampled = ADAPTERS.get("textharmony-tiny").from_args({"generation": "release", "seeds": "request"})
+    assert sampled.outputs_vary_with_seed()
+    assert not ADAPTERS.get("textharmony-tiny").from_args({"generation": "release"}).outputs_vary_with_seed()
+    assert not ADAPTERS.get("textharmony-tiny").from_args({}).outputs_vary_with_seed()

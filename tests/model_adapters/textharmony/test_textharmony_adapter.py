@@ -70,7 +70,11 @@ def test_images_do_not_depend_on_batching_through_the_runner(starter_data, tmp_p
             context=TaskContext(data_root=starter_data), limit=4, batch_size=batch_size,
             run_dir=tmp_path / f"batch{batch_size}", progress=False,
         ))
-        images = sorted((outcome.run_dir / "images").rglob("*.png"))
-        assert len(images) == 8
-        pixels.append({p.name: Image.open(p).tobytes() for p in images})
+        from bench.store import RunStore
+
+        stored = RunStore(outcome.run_dir)
+        by_sample = {(task, key): [Image.open(outcome.run_dir / p).tobytes() for p in record.images]
+                     for task in ("starter-t2i", "starter-edit") for key, record in stored.read_predictions(task).items()}
+        assert sum(len(images) for images in by_sample.values()) == 8
+        pixels.append(by_sample)
     assert pixels[0] == pixels[1]
