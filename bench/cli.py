@@ -119,17 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
     list_parser.add_argument("what", nargs="?", choices=["tasks", "models", "metrics", "ocr"], default="tasks")
     list_parser.set_defaults(handler=_list_command)
 
-    from bench.report.commands import add_report_arguments, report_command
+    from bench.report.arguments import add_compare_arguments, add_report_arguments
 
     report_parser = commands.add_parser("report", help="leaderboard of finished runs")
     add_report_arguments(report_parser)
-    report_parser.set_defaults(handler=report_command)
-
-    from bench.report.commands import add_compare_arguments, compare_command
+    report_parser.set_defaults(handler=_report_command)
 
     compare_parser = commands.add_parser("compare", help="paired regression check between two runs (exit 1 on a significant drop)")
     add_compare_arguments(compare_parser)
-    compare_parser.set_defaults(handler=compare_command)
+    compare_parser.set_defaults(handler=_compare_command)
 
     convert_parser = commands.add_parser(
         "convert", help="convert data or checkpoints: grounding (OCR annotations → JSONL), textharmony (checkpoint → safetensors)"
@@ -399,6 +397,18 @@ def _convert_command(args: argparse.Namespace) -> int:
     import importlib
 
     return importlib.import_module(CONVERTERS[args.what]).convert_main(args.arguments)
+
+
+def _report_command(args: argparse.Namespace) -> int:
+    from bench.report.commands import report_command
+
+    return report_command(args)
+
+
+def _compare_command(args: argparse.Namespace) -> int:
+    from bench.report.commands import compare_command
+
+    return compare_command(args)
 
 
 def _samples_command(args: argparse.Namespace) -> int:

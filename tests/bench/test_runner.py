@@ -3,7 +3,6 @@ batch size, and resume exactly."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
