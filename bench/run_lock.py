@@ -2,8 +2,8 @@
 
 Two independent ``thbench run`` processes on one folder would both compute everything and race
 on its files, so the second one stops at once and names the first. The processes of one
-data-parallel launch share a launch id (``THBENCH_LAUNCH_ID``, or torchrun's
-``TORCHELASTIC_RUN_ID``) and join the lock instead of refusing each other.
+launch share a launch id (the ranks of a torchrun launch get one from rank 0; other processes
+can be given one in ``THBENCH_LAUNCH_ID``) and join the lock instead of refusing each other.
 
 A lock whose holder is gone is taken over: on the same host when its pid no longer runs the
 process that took it (pid and process start time), on another host when its lease has not been
@@ -31,7 +31,7 @@ from bench.faults import storage
 logger = logging.getLogger(__name__)
 
 LOCK_NAME = "lock.json"
-LAUNCH_ENV = ("THBENCH_LAUNCH_ID", "TORCHELASTIC_RUN_ID")
+LAUNCH_ENV = ("THBENCH_LAUNCH_ID",)
 DEFAULT_LEASE_S = 120.0
 #: Exit code when another invocation holds the folder (EX_TEMPFAIL: try again later).
 LOCKED_EXIT_CODE = 75
@@ -59,7 +59,7 @@ class LockHolder:
 def current_launch() -> str | None:
     for name in LAUNCH_ENV:
         value = os.environ.get(name)
-        if value and value != "none":
+        if value:
             return value
     return None
 
