@@ -365,6 +365,21 @@ def atomic_write(path: Path, text: str) -> None:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+        _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename inside ``folder`` survive a machine crash (POSIX needs the folder synced)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # not possible on this platform
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass  # some filesystems refuse fsync on folders; the rename is then as durable as they make it
+    finally:
+        os.close(handle)
 
 
 def _read_umask() -> int:
