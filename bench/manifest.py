@@ -8,6 +8,8 @@ a view, not a source.
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import Any, Sequence
 
 from bench.records import RECORD_FORMAT
@@ -55,6 +57,20 @@ def merged_manifest(run_id: str, invocations: Sequence[dict[str, Any]]) -> dict[
     }
 
 
+def _status(invocation: dict[str, Any]) -> Any:
+    """``running`` as recorded, unless the process is known to be gone: an invocation killed
+    without a word (SIGKILL, a lost node) never wrote its final status."""
+    status = invocation.get("status")
+    if status == "running" and invocation.get("host") == socket.gethostname() and isinstance(invocation.get("pid"), int):
+        try:
+            os.kill(invocation["pid"], 0)
+        except ProcessLookupError:
+            return "died"
+        except PermissionError:
+            pass
+    return status
+
+
 def _history_entry(invocation: dict[str, Any]) -> dict[str, Any]:
     return {
         "invocation": invocation.get("invocation"),
@@ -64,7 +80,7 @@ def _history_entry(invocation: dict[str, Any]) -> dict[str, Any]:
         "user": invocation.get("user"),
         "started_at": invocation.get("started_at"),
         "finished_at": invocation.get("finished_at"),
-        "status": invocation.get("status"),
+        "status": _status(invocation),
         "data_root": invocation.get("data_root"),
         "limit": invocation.get("limit"),
         "tasks": {name: entry.get("counts") for name, entry in (invocation.get("tasks") or {}).items()},
