@@ -8,7 +8,6 @@ recorded in every manifest: a number is only comparable to one read by the same 
 from __future__ import annotations
 
 import json
-import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Sequence
@@ -16,9 +15,11 @@ from typing import Any, Callable, ClassVar, Sequence
 from PIL import Image
 
 from bench.cache import cache_root
+from bench.faults import HarnessFault
 from bench.fingerprint import stable_hash
 from bench.options import NoOptions, options_as_dict
 from bench.registry import Registry
+from bench.store import atomic_write
 from bench.types import Polygon, polygon_bounds
 
 
@@ -99,11 +100,8 @@ def describe_engine(engine_type: type[OcrEngine], options: Any, built: OcrEngine
     except (OSError, ValueError):
         description = build().describe()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(description), encoding="utf-8")
-        os.replace(temporary, path)
-    except OSError:
+        atomic_write(path, json.dumps(description))
+    except (OSError, HarnessFault):
         pass  # a cache that cannot be written only costs time
     return description
 
