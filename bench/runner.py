@@ -319,9 +319,10 @@ class _RunSession:
         replaced = outcome.rescored + sum(slot in work.revisions for slot in (p.slot for p in plan.compute))
         self._maybe_compact(task, work.stored_lines, work.stored_slots, work.stored_files, written, replaced)
         ordered = [records[item.key] for item in work.planned]
+        scores = self.store.read_scores()
         outcome.summary = self._summarise(task, work.samples, work.planned, ordered, work.samples_total,
-                                          work.dataset_fingerprint)
-        outcome.label = self._write_scores(task, outcome.summary, records_changed=written > 0)
+                                          work.dataset_fingerprint, scores)
+        outcome.label = self._write_scores(task, outcome.summary, scores, records_changed=written > 0)
         return outcome
 
     def _plan_task(self, task: Task) -> "_TaskWork":
@@ -422,13 +423,14 @@ class _RunSession:
 
     # -- aggregation -------------------------------------------------------------------------
     def _summarise(self, task: Task, samples: Sequence[Any], planned: Sequence[PlannedSample],
-                   ordered: Sequence[PredictionRecord], samples_total: int, dataset_fingerprint: str) -> dict[str, Any]:
+                   ordered: Sequence[PredictionRecord], samples_total: int, dataset_fingerprint: str,
+                   scores: dict[str, Any]) -> dict[str, Any]:
         """Scores of this configuration, from its records alone; the bootstrap is skipped when
         the records are those the stored summary was computed from."""
         identity_options = task.identity()["options"]
         config_id = configuration_id(task.name, identity_options, dataset_fingerprint, self.config.limit)
         records_fingerprint = _records_fingerprint(ordered)
-        previous = (self.store.read_scores().get("configurations") or {}).get(config_id) or {}
+        previous = (scores.get("configurations") or {}).get(config_id) or {}
         if previous.get("configuration", {}).get("records_fingerprint") == records_fingerprint and "metrics" in previous:
             summary = {k: v for k, v in previous.items() if k not in ("configuration", "set_metrics", "set_metrics_fingerprint")}
         else:
@@ -469,10 +471,10 @@ class _RunSession:
             summary["set_metrics"] = set_metrics
             summary["set_metrics_fingerprint"] = fingerprint
 
-    def _write_scores(self, task: Task, summary: dict[str, Any], records_changed: bool) -> str:
-        """Store the configuration's summary beside every other configuration's, relabel all of
-        them, and return this one's label."""
-        scores = self.store.read_scores()
+    def _write_scores(self, task: Task, summary: dict[str, Any], scores: dict[str, Any], records_changed: bool) -> str:
+        """Store the configuration's summary beside every other configuration's (``scores``: the
+        folder's scores.json as read before this task was aggregated), relabel all of them, and
+        return this one's label."""
         configurations = scores.get("configurations") or self._adopt_legacy_summaries(scores)
         configurations[summary["configuration"]["id"]] = summary
         if records_changed:
