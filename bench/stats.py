@@ -1,8 +1,7 @@
 """Bootstrap confidence intervals.
 
-A resample of ``n`` samples is ``n`` indices drawn uniformly with replacement, kept as counts
-(how often each sample appears), so one count matrix serves every metric column at once. Counts
-are drawn in chunks of resamples that fit the CPU's cache: memory stays small whatever the
+A resample of ``n`` samples is ``n`` indices drawn uniformly with replacement; the resampled
+mean of a metric is the mean of its values at those indices. Indices are drawn in chunks of resamples that fit the CPU's cache: memory stays small whatever the
 number of resamples and samples, the cost is linear in both, and the numbers depend only on
 the seed and the sizes.
 """
@@ -29,19 +28,6 @@ def bootstrap_index_chunks(n: int, resamples: int = DEFAULT_RESAMPLES, seed: int
     for index, child in enumerate(children):
         rows = min(per_chunk, resamples - index * per_chunk)
         yield np.random.default_rng(child).integers(0, n, size=(rows, n), dtype=np.intp)
-
-
-def bootstrap_counts(n: int, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_BOOTSTRAP_SEED) -> np.ndarray:
-    """How often each of ``n`` samples appears in each resample, shape (resamples, n): the
-    same resamples as :func:`bootstrap_means`, as a matrix (for small sets and for tests)."""
-    return np.vstack([np.stack([np.bincount(row, minlength=n) for row in block])
-                      for block in bootstrap_index_chunks(n, resamples, seed)])
-
-
-def resampled_means(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Means of each column of ``values`` (n × m) under each resample: (resamples × m)."""
-    # Integer × float products bypass BLAS; counts are small integers, exact as floats.
-    return counts.astype(np.float64) @ values / values.shape[0]
 
 
 def bootstrap_means(values: np.ndarray, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_BOOTSTRAP_SEED) -> np.ndarray:
