@@ -582,6 +582,7 @@ def _legacy_keys(task: str, options: dict[str, Any]) -> Any:
         instance = TASKS.get(task).from_args(options, TaskContext())
     except (LookupError, ValueError, TypeError):
         return None
+
     def keys(sample_id: str) -> set[str]:
         # Records keep ids as text; the key was taken over the dataset's own id (a number, often).
         forms: list[Any] = [sample_id, int(sample_id)] if sample_id.lstrip("-").isdigit() else [sample_id]
@@ -592,11 +593,9 @@ def _legacy_keys(task: str, options: dict[str, Any]) -> Any:
 
 def _identity_options(task: str, options: dict[str, Any]) -> dict[str, Any]:
     try:
-        task_type = TASKS.get(task)
+        return TASKS.get(task).identity_options(options)
     except LookupError:
         return dict(options)
-    excluded = {*task_type.location_options, *task_type.scoring_options, *task_type.set_metric_options}
-    return {name: value for name, value in options.items() if name not in excluded}
 
 
 def _records_fingerprint(records: Sequence[PredictionRecord]) -> str:

@@ -125,9 +125,14 @@ class Task(ABC):
     def identity(self) -> dict[str, Any]:
         """What defines the samples' keys: the task and the options that change how its samples
         are asked (not where they lie, nor how they are scored)."""
-        excluded = {*self.location_options, *self.scoring_options, *self.set_metric_options}
-        options = {k: v for k, v in options_as_dict(self.options).items() if k not in excluded}
-        return {"task": self.name, "options": options}
+        return {"task": self.name, "options": self.identity_options(options_as_dict(self.options))}
+
+    @classmethod
+    def identity_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Of the options (as recorded: ``options_as_dict``), those that change how samples are
+        asked; also for options read back from a run folder, without building the task."""
+        excluded = {*cls.location_options, *cls.scoring_options, *cls.set_metric_options}
+        return {name: value for name, value in options.items() if name not in excluded}
 
     def scoring_identity(self) -> dict[str, Any]:
         """What defines the scores given the outputs; a change re-scores without re-running.
