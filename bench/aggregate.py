@@ -6,6 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from bench.error_budget import first_failures
 from bench.records import PredictionRecord
 from bench.stats import bootstrap_means, percentile_interval
 from bench.task import MetricSpec, Task
@@ -14,9 +15,12 @@ from bench.task import MetricSpec, Task
 def aggregate(task: Task, records: Sequence[PredictionRecord]) -> dict[str, Any]:
     n = len(records)
     errors = sum(record.error is not None for record in records)
+    failed = [(r.id, r.error.stage, r.error.type, r.error.message) for r in records if r.error is not None]
     summary: dict[str, Any] = {
         "n": n,
         "errors": errors,
+        "first_errors": [example.to_json() for example in first_failures(failed)],
+        "refused": sum(bool(record.refused) for record in records),
         "primary": task.headline(),
         "metrics": {},
     }

@@ -20,7 +20,7 @@ from bench.planner import PlannedSample
 from bench.records import PredictionRecord, SampleError
 from bench.store import RunStore
 from bench.task import Task
-from bench.types import Request, Response
+from bench.types import GeneratedImages, Request, Response
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +106,9 @@ class Executor:
                 raise TypeError(f"model {self.adapter.name!r} answered with {type(output).__name__}, not text")
             record.raw = output
             return Response(text=output)
+        if isinstance(output, GeneratedImages):
+            record.refused = output.refused
+            output = list(output.images)
         if not isinstance(output, (list, tuple)) or not all(isinstance(image, Image.Image) for image in output):
             raise TypeError(f"model {self.adapter.name!r} returned {type(output).__name__}, not a list of images")
         expected = planned.request.expected_images

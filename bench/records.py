@@ -15,7 +15,7 @@ from typing import Any
 
 #: Version of the record line format. A newer minor version only adds fields (kept through
 #: ``extra``); a newer major version means this thbench cannot read the folder correctly.
-RECORD_FORMAT = (2, 0)
+RECORD_FORMAT = (2, 1)
 
 
 @dataclass
@@ -44,6 +44,8 @@ class PredictionRecord:
     details: dict[str, Any] = field(default_factory=dict)
     error: SampleError | None = None
     elapsed_s: float = 0.0
+    #: Why the model replaced its output (a safety checker's black image), else None.
+    refused: str | None = None
     #: Revision within the record's slot (sample key + request fingerprint): a record that
     #: replaces another (rescored, retried) has a higher one. With ``writer`` it orders records
     #: without relying on file order or on clocks.
@@ -71,6 +73,8 @@ class PredictionRecord:
             details=self.details, error=None if self.error is None else self.error.to_dict(),
             elapsed_s=self.elapsed_s, rev=self.rev, writer=self.writer,
         )
+        if self.refused is not None:
+            data["refused"] = self.refused
         return data
 
     def to_json(self) -> str:
@@ -88,7 +92,7 @@ class PredictionRecord:
             raw=data.get("raw"), images=data.get("images") or [], parsed=data.get("parsed"),
             scores=data.get("scores") or {}, details=data.get("details") or {},
             error=None if error is None else SampleError(str(error["type"]), str(error["message"]), str(error["stage"])),
-            elapsed_s=data.get("elapsed_s", 0.0), rev=int(data.get("rev", 0)), writer=str(data.get("writer", "")),
+            elapsed_s=data.get("elapsed_s", 0.0), refused=data.get("refused"), rev=int(data.get("rev", 0)), writer=str(data.get("writer", "")),
             extra=extra,
         )
 
@@ -108,5 +112,5 @@ _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_j
 
 _KNOWN_FIELDS = frozenset(
     ("key", "id", "request_fingerprint", "scoring_fingerprint", "seed", "prompt", "raw", "images", "parsed",
-     "scores", "details", "error", "elapsed_s", "rev", "writer")
+     "scores", "details", "error", "elapsed_s", "refused", "rev", "writer")
 )

@@ -170,6 +170,17 @@ class Response:
 
 
 @dataclass(frozen=True)
+class GeneratedImages:
+    """Images an adapter returns together with the fact that the model replaced some of them
+    (a pipeline's safety checker blacking an image out): such an output is scored as it is,
+    and the sample is flagged ``refused`` so that a low score is not read as the model's miss."""
+
+    images: tuple[Image.Image, ...]
+    #: Why the output was replaced (None: it was not).
+    refused: str | None = None
+
+
+@dataclass(frozen=True)
 class ScoredSample:
     """A task's verdict on one response.
 

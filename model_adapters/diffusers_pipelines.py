@@ -23,13 +23,13 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 from PIL import Image
 
 from bench.adapter import ModelAdapter, register_adapter
 from bench.options import OptionError
-from bench.types import EditImageRequest, GenerateImageRequest, RequestKind
+from bench.types import EditImageRequest, GeneratedImages, GenerateImageRequest, RequestKind
 from model_adapters.common.diffusers_loading import describe_pipeline, load_local_pipeline, scheduler_class
 from model_adapters.common.folders import require_model_folder
 from model_adapters.common.generators import image_generators
@@ -56,6 +56,9 @@ class DiffusersOptions:
     #: Working size; the request's (or the source image's) when unset.
     height: int | None = None
     width: int | None = None
+    #: ``on`` keeps the folder's safety checker (an image it blacks out is scored as it is and
+    #: its sample is flagged ``refused``); ``off`` removes it, as text-rendering evaluations do.
+    safety_checker: Literal["on", "off"] = "on"
 
 
 @dataclass(frozen=True)
@@ -82,13 +85,15 @@ class _DiffusersAdapter(ModelAdapter):
         self._dtype: Any = None
 
     def _load_pipeline(self, loader: Any) -> None:
+        removed = {"safety_checker": None, "requires_safety_checker": False} if self.options.safety_checker == "off" else {}
         self._pipeline, self._device, self._dtype = load_local_pipeline(
-            loader, self.options.model, self.options.device, self.options.dtype, scheduler=self.options.scheduler
+            loader, self.options.model, self.options.device, self.options.dtype, scheduler=self.options.scheduler, **removed
         )
 
     def describe(self) -> dict[str, Any]:
         return {
             **describe_pipeline(self._pipeline, self._device, self._dtype),
+            "safety_checker": type(getattr(self._pipeline, "safety_checker", None)).__name__,
             "settings": {**_call_defaults(self._pipeline), **self._settings()},
         }
 
@@ -116,10 +121,10 @@ class DiffusersTextToImageAdapter(_DiffusersAdapter):
 
         self._load_pipeline(DiffusionPipeline)
 
-    def generate_image(self, requests: Sequence[GenerateImageRequest]) -> list[list[Image.Image]]:
+    def generate_image(self, requests: Sequence[GenerateImageRequest]) -> list[GeneratedImages]:
         return [self._generate(request) for request in requests]
 
-    def _generate(self, request: GenerateImageRequest) -> list[Image.Image]:
+    def _generate(self, request: GenerateImageRequest) -> GeneratedImages:
         size = (self.options.width or request.width, self.options.height or request.height)
         result = self._pipeline(
             prompt=request.prompt,
@@ -130,7 +135,7 @@ class DiffusersTextToImageAdapter(_DiffusersAdapter):
             output_type="pil",
             **self._settings(),
         )
-        return [resized(image, size) for image in result.images]
+        return _checked(result, [resized(image, size) for image in result.images])
 
 
 @register_adapter("diffusers-inpaint")
@@ -151,10 +156,10 @@ class DiffusersInpaintAdapter(_DiffusersAdapter):
             settings["strength"] = self.options.strength
         return settings
 
-    def edit_image(self, requests: Sequence[EditImageRequest]) -> list[list[Image.Image]]:
+    def edit_image(self, requests: Sequence[EditImageRequest]) -> list[GeneratedImages]:
         return [self._edit(request) for request in requests]
 
-    def _edit(self, request: EditImageRequest) -> list[Image.Image]:
+    def _edit(self, request: EditImageRequest) -> GeneratedImages:
         source = open_image(request.image)
         mask = open_image(request.mask, "L") if request.mask is not None else polygon_mask(source.size, request.polygons)
         width = self.options.width or _floor_multiple(source.width)
@@ -170,7 +175,15 @@ class DiffusersInpaintAdapter(_DiffusersAdapter):
             output_type="pil",
             **self._settings(),
         )
-        return [resized(image, source.size) for image in result.images]
+        return _checked(result, [resized(image, source.size) for image in result.images])
+
+
+def _checked(result: Any, images: list[Image.Image]) -> GeneratedImages:
+    """The images with the safety checker's verdict: which of them it replaced, if any."""
+    flags = getattr(result, "nsfw_content_detected", None) or []
+    replaced = [str(index) for index, flagged in enumerate(flags) if flagged]
+    refused = f"the pipeline's safety checker replaced image {', '.join(replaced)} of {len(images)}" if replaced else None
+    return GeneratedImages(tuple(images), refused)
 
 
 def _call_defaults(pipeline: Any) -> dict[str, Any]:

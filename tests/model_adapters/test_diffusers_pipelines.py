@@ -3,6 +3,8 @@ starter writing tasks at two batch sizes, per-image seeds, masks and early refus
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -12,6 +14,7 @@ from bench.options import OptionError
 from bench.types import EditImageRequest, GenerateImageRequest
 from model_adapters.common.folders import ModelFolderError
 from model_adapters.common.geometry import polygon_mask, scale_polygon
+from tests.model_adapters.conftest import tiny_models
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
@@ -43,7 +46,7 @@ def test_image_i_of_a_request_comes_from_seed_plus_i(sd_folder):
     def ask(seed, count):
         return GenerateImageRequest(key="k", prompt="a red sign", num_images=count, width=16, height=16, seed=seed)
 
-    pair, single, shifted = adapter.generate_image([ask(5, 2), ask(5, 1), ask(6, 1)])
+    pair, single, shifted = (output.images for output in adapter.generate_image([ask(5, 2), ask(5, 1), ask(6, 1)]))
     assert pair[0].tobytes() == single[0].tobytes()
     assert pair[1].tobytes() == shifted[0].tobytes() != pair[0].tobytes()
 
@@ -71,9 +74,9 @@ def test_a_given_mask_is_used_instead_of_the_polygons(sd_inpaint_folder):
     def edit(mask):
         return EditImageRequest(key="k", prompt="a sign", image=source, polygons=(square,), texts=("HI",), mask=mask)
 
-    from_polygons, from_same_mask, from_empty_mask = adapter.edit_image([
+    from_polygons, from_same_mask, from_empty_mask = (output.images for output in adapter.edit_image([
         edit(None), edit(polygon_mask(source.size, [square])), edit(Image.new("L", source.size, 0)),
-    ])
+    ]))
     assert from_polygons[0].size == source.size
     assert from_polygons[0].tobytes() == from_same_mask[0].tobytes() != from_empty_mask[0].tobytes()
 
@@ -97,3 +100,26 @@ def test_bad_folders_and_options_are_refused_before_any_work(run_cli, sd_folder,
         ADAPTERS.get("diffusers-inpaint").from_args({"model": str(sd_folder), "height": "20"})
     result = run_cli("diffusers-t2i", f"model={not_a_pipeline}", "starter-t2i")
     assert result.code == 2 and not result.run_dir.exists()
+
+
+def test_images_a_safety_checker_replaced_are_flagged_refused_and_the_checker_can_be_switched_off(run_cli, tmp_path_factory):
+    folder = tiny_models.build_stable_diffusion_with_safety_checker(tmp_path_factory.mktemp("sd-checked"))
+    checked = run_cli("diffusers-t2i", f"model={folder},{FAST}", "starter-t2i", "--limit", "2",
+                      "--task-args", "starter-t2i:num_images=1", name="checked")
+    assert checked.code == 0  # a refusal is scored, not a failure
+    records = checked.predictions("starter-t2i")
+    assert [record["refused"] for record in records] == ["the pipeline's safety checker replaced image 0 of 1"] * 2
+    with Image.open(checked.run_dir / records[0]["images"][0]) as image:
+        assert not np.asarray(image).any()  # the checker's black image, stored and scored as it is
+    scores = json.loads((checked.run_dir / "scores.json").read_text())
+    assert scores["tasks"]["starter-t2i"]["refused"] == 2 and scores["tasks"]["starter-t2i"]["errors"] == 0
+    assert checked.manifest()["adapter"]["runtime"]["safety_checker"] == "StableDiffusionSafetyChecker"
+
+    unchecked = run_cli("diffusers-t2i", f"model={folder},{FAST},safety_checker=off", "starter-t2i", "--limit", "2",
+                        "--task-args", "starter-t2i:num_images=1", name="unchecked")
+    records = unchecked.predictions("starter-t2i")
+    assert unchecked.code == 0 and all("refused" not in record for record in records)
+    with Image.open(unchecked.run_dir / records[0]["images"][0]) as image:
+        assert np.asarray(image).any()
+    manifest = unchecked.manifest()["adapter"]
+    assert manifest["options"]["safety_checker"] == "off" and manifest["runtime"]["safety_checker"] == "NoneType"

@@ -110,6 +110,31 @@ def build_stable_diffusion(folder: Path, inpainting: bool = False) -> Path:
     return folder
 
 
+def build_stable_diffusion_with_safety_checker(folder: Path) -> Path:
+    """A pipeline whose safety checker flags every image (its concept thresholds are far below
+    any similarity), so that every output is replaced by a black image."""
+    from diffusers import StableDiffusionPipeline
+    from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
+    from transformers import CLIPConfig, CLIPImageProcessor
+
+    torch.manual_seed(0)
+    config = CLIPConfig(
+        text_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2),
+        vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                           image_size=32, patch_size=16),
+        projection_dim=16,
+    )
+    checker = StableDiffusionSafetyChecker(config)
+    with torch.no_grad():
+        checker.concept_embeds_weights.fill_(-10.0)
+        checker.special_care_embeds_weights.fill_(-10.0)
+    extractor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    components = {**_sd_components(unet_in_channels=4), "safety_checker": checker, "feature_extractor": extractor,
+                  "requires_safety_checker": True}
+    StableDiffusionPipeline(**components).save_pretrained(folder)
+    return folder
+
+
 def build_anytext(folder: Path) -> Path:
     from diffusers import StableDiffusionPipeline
 
