@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import pickle
 import re
 import signal
 import sys
@@ -15,6 +16,7 @@ from bench.adapter import ADAPTERS
 from bench.context import TaskContext, default_data_root
 from bench.options import OptionError, parse_key_values
 from bench.distributed import RankFailure, Shard, WorkGroup, work_group_from_environment
+from bench.error_budget import FAILED_SAMPLES_EXIT_CODE, ErrorBudget, FailureExample
 from bench.faults import FAULT_EXIT_CODE, HarnessFault
 from bench.registry import UnknownNameError
 from bench.run_lock import LOCKED_EXIT_CODE, RunLockedError
@@ -36,6 +38,10 @@ CONVERTERS = {
 }
 
 
+#: A bug in thbench or a plugin, not something the user did (sysexits' EX_SOFTWARE).
+INTERNAL_ERROR_EXIT_CODE = 70
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM (what Slurm and Kubernetes send before preemption), handled like Ctrl-C."""
 
@@ -46,8 +52,9 @@ def _raise_terminated(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Exit codes: 0 done, 1 a significant regression (compare), 2 a usage or input error,
-    4 a storage or harness fault, 75 the run folder is in use, 130 interrupted (SIGINT),
-    143 terminated (SIGTERM)."""
+    3 failed samples beyond ``--max-errors`` (run, score), 4 a storage or harness fault,
+    70 an internal error (a bug: ``-v`` shows the traceback to report), 75 the run folder is in
+    use, 130 interrupted (SIGINT), 143 terminated (SIGTERM)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -58,19 +65,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except RunLockedError as error:
-        logger.error("%s", error)
+        logger.error("%s", error, exc_info=args.verbose)
         return LOCKED_EXIT_CODE
-    except RankFailure as error:
-        logger.error("%s", error)
-        return FAULT_EXIT_CODE
-    except HarnessFault as error:
-        logger.error("%s", error)
+    except (RankFailure, HarnessFault) as error:
+        logger.error("%s", error, exc_info=args.verbose)
         return FAULT_EXIT_CODE
     except (UnknownNameError, IncompatibleTaskError, OptionError, DatasetError, OSError, SampleFailure, ValueError,
-            ImportError, StoreFormatError, CorruptStoreError) as error:
+            ImportError, StoreFormatError, CorruptStoreError, pickle.UnpicklingError) as error:
         # Expected failures (a missing file, a wrong option, an optional package not installed)
-        # end in one line that says what to do; anything else keeps its traceback.
-        logger.error("%s", error)
+        # end in one line that says what to do; -v adds the traceback.
+        logger.error("%s", error, exc_info=args.verbose)
         return 2
     except Terminated:
         logger.error("terminated; finished batches are saved, the same command resumes the run")
@@ -78,6 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         logger.error("interrupted; finished batches are saved, the same command resumes the run")
         return 130
+    except Exception as error:  # a bug: one line by default, the traceback for a report with -v
+        logger.error("internal error: %s: %s (finished batches are saved; run again with -v for the traceback "
+                     "to report)", type(error).__name__, error, exc_info=args.verbose)
+        return INTERNAL_ERROR_EXIT_CODE
     finally:
         signal.signal(signal.SIGTERM, previous)
 
@@ -107,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
                             help="run once per seed (N: --seed and the N-1 after it) and print each metric's spread; "
                                  "default 3 for models whose outputs are sampled (e.g. textharmony generation=release,seeds=request), else 1")
     run_parser.add_argument("--fail-fast", action="store_true", help="stop at the first failing sample")
+    _add_max_errors_argument(run_parser)
     run_parser.add_argument("--retry-errors", action="store_true", help="recompute samples that failed in an earlier run")
     run_parser.add_argument("--shard", type=_shard, metavar="I/N",
                             help="compute only part I of N of the samples (job arrays); a later run without --shard aggregates")
@@ -149,9 +158,38 @@ def build_parser() -> argparse.ArgumentParser:
                               help='JSONL: {"id": sample id, "output": text} or {"id", "images": [paths]} per line')
     score_parser.add_argument("--task-args", default="", help="task options, k=v,...")
     score_parser.add_argument("--output", type=Path, help="write the scored records (JSONL) here")
+    _add_max_errors_argument(score_parser)
     _add_context_arguments(score_parser)
     score_parser.set_defaults(handler=_score_command)
     return parser
+
+
+def _add_max_errors_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-errors", type=_error_budget, default=ErrorBudget(), metavar="K|P%",
+                        help=f"failed samples allowed per task before the command exits {FAILED_SAMPLES_EXIT_CODE}: "
+                             "a count or a percentage of the task's samples (default 0)")
+
+
+def _error_budget(text: str) -> ErrorBudget:
+    try:
+        return ErrorBudget.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _over_budget(summaries: Sequence[tuple[str, dict]], budget: ErrorBudget) -> int:
+    """Exit status for failed samples: 0 within the budget, else ``FAILED_SAMPLES_EXIT_CODE``
+    with one line per task over it."""
+    over = [(label, s) for label, s in summaries if s.get("errors") and not budget.allows(s["errors"], s.get("n") or 0)]
+    for label, summary in over:
+        logger.error("%s: %d of %d samples failed, more than --max-errors allows (%s)", label, summary["errors"],
+                     summary.get("n") or 0, budget.describe())
+    return FAILED_SAMPLES_EXIT_CODE if over else 0
+
+
+def _print_failures(prefix: str, summary: dict) -> None:
+    for entry in summary.get("first_errors") or []:
+        print(f"{prefix}: failed: {FailureExample.from_json(entry).line()}")
 
 
 def _shard(text: str) -> Shard:
@@ -249,6 +287,10 @@ def _run_command(args: argparse.Namespace) -> int:
     if not args.model and (args.run_dir or args.model_args or args.trust_remote_code or args.allow_partial):
         raise OptionError("--run-dir and model options need --model: without it both baselines run, each in its own folder")
     models = [args.model] if args.model else list(BASELINES)
+    stray = sorted(set(_task_args(args.task_args)) - set(requested or STARTER_TASKS))
+    if stray:
+        raise OptionError(f"--task-args names {', '.join(map(repr, stray))}, which this run does not include "
+                          f"(its tasks: {', '.join(requested or STARTER_TASKS)}); add it to --tasks or fix the name")
     group = work_group_from_environment()
     try:
         outcomes = _run_models(args, requested, models, group)
@@ -261,7 +303,10 @@ def _run_command(args: argparse.Namespace) -> int:
         frame = leaderboard([load_run(o.run_dir) for o in outcomes])
         print()
         print(render(frame, args.format), end="")
-    return 0
+    if not group.is_main or args.shard is not None:
+        return 0
+    summaries = [(f"{o.model} · {t.label or t.task}", t.summary) for o in outcomes for t in o.tasks]
+    return _over_budget(summaries, args.max_errors)
 
 
 def _run_models(args: argparse.Namespace, requested: list[str], models: list[str], group: WorkGroup) -> list[RunOutcome]:
@@ -294,7 +339,7 @@ def _run_one(args: argparse.Namespace, model: str, tasks: list[str], seed: int, 
         model=model,
         tasks=tasks,
         model_args=_model_args(args) if args.model else {},
-        task_args=_task_args(args.task_args),
+        task_args={task: options for task, options in _task_args(args.task_args).items() if task in tasks},
         context=_context(args),
         limit=args.limit,
         run_dir=run_dir,
@@ -350,10 +395,12 @@ def _print_summary(outcome: RunOutcome, seconds: float) -> None:
         entry = summary.get("metrics", {}).get(primary, {})
         scale = 100.0 if entry.get("percent") else 1.0
         value = f"{entry['value'] * scale:.1f}" if entry else "n/a"
+        refused = f" refused={summary['refused']}" if summary.get("refused") else ""
         print(
-            f"{outcome.model} · {task.label or task.task}: {primary} {value}  n={summary['n']} errors={summary['errors']}  "
+            f"{outcome.model} · {task.label or task.task}: {primary} {value}  n={summary['n']} errors={summary['errors']}{refused}  "
             f"computed={task.computed} reused={task.reused} rescored={task.rescored}"
         )
+        _print_failures(f"{outcome.model} · {task.label or task.task}", summary)
         for name, entry in (summary.get("set_metrics") or {}).items():
             if isinstance(entry, dict) and entry.get("value") == "n/a":
                 print(f"{outcome.model} · {task.task}: {entry.get('reason') or f'{name} not computed'}")
@@ -432,7 +479,8 @@ def _score_command(args: argparse.Namespace) -> int:
             scale = 100.0 if entry["percent"] else 1.0
             print(f"{args.task} {metric}: {entry['value'] * scale:.2f} (95% CI {entry['ci95'][0] * scale:.2f}–{entry['ci95'][1] * scale:.2f})")
     print(f"n={summary['n']} errors={summary['errors']} missing={summary.get('missing', 0)}")
-    return 0
+    _print_failures(args.task, summary)
+    return _over_budget([(args.task, summary)], args.max_errors)
 
 
 if __name__ == "__main__":

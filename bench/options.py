@@ -30,13 +30,19 @@ OptionRole = typing.Literal["scoring", "location", "set_metric"]
 OPTION_ROLES: tuple[str, ...] = typing.get_args(OptionRole)
 
 
-def option(default: Any = dataclasses.MISSING, *, role: OptionRole,
+def option(default: Any = dataclasses.MISSING, *, role: OptionRole | None = None, minimum: float | None = None,
            default_factory: Any = dataclasses.MISSING) -> Any:
     """A dataclass field that declares its role where it is defined, so that a renamed option
-    can never leave a stale name in a list elsewhere."""
-    if role not in OPTION_ROLES:
+    can never leave a stale name in a list elsewhere, and its smallest sensible value, so that
+    ``num_images=-1`` fails when the options are read rather than on every sample."""
+    if role is not None and role not in OPTION_ROLES:
         raise ValueError(f"option role must be one of {', '.join(OPTION_ROLES)}, got {role!r}")
-    return dataclasses.field(default=default, default_factory=default_factory, metadata={"role": role})
+    metadata: dict[str, Any] = {}
+    if role is not None:
+        metadata["role"] = role
+    if minimum is not None:
+        metadata["minimum"] = minimum
+    return dataclasses.field(default=default, default_factory=default_factory, metadata=metadata)
 
 
 def option_roles(options_type: type) -> dict[str, tuple[str, ...]]:
@@ -79,6 +85,10 @@ def build_options(options_type: type[O], values: Mapping[str, Any], owner: str) 
         raise OptionError(f"{owner} has no option {', '.join(map(repr, unknown))}; its options: {known}")
     hints = typing.get_type_hints(options_type)
     converted = {name: _convert(value, hints[name], f"{owner} option {name!r}") for name, value in values.items()}
+    for name, value in converted.items():
+        minimum = fields[name].metadata.get("minimum")
+        if minimum is not None and isinstance(value, (int, float)) and not isinstance(value, bool) and not value >= minimum:
+            raise OptionError(f"{owner} option {name!r} must be at least {minimum:g}, got {value!r}")
     return options_type(**converted)
 
 

@@ -35,7 +35,7 @@ from bench.executor import Executor, SampleFailure
 from bench.faults import HarnessFault
 from bench.fingerprint import file_signature, path_signature, stable_hash
 from bench.manifest import LEGACY_INVOCATION, legacy_invocation, merged_manifest
-from bench.options import options_as_dict
+from bench.options import OptionError, options_as_dict
 from bench.planner import Plan, PlannedSample, make_plan
 from bench.records import RECORD_FORMAT, PredictionRecord
 from bench.run_lock import RunLock, RunLockedError, check_no_other_holders, shard_lock_name
@@ -128,6 +128,10 @@ def run(config: RunConfig, group: WorkGroup | None = None) -> RunOutcome:
     # A task named twice would be planned twice against records its first pass just wrote.
     task_types = [TASKS.get(name) for name in dict.fromkeys(config.tasks)]
     check_compatible(adapter_type, task_types)
+    stray = sorted(set(config.task_args) - set(config.tasks))
+    if stray:
+        raise OptionError(f"--task-args names {', '.join(map(repr, stray))}, which this run does not include "
+                          f"(its tasks: {', '.join(config.tasks)}); add it to --tasks or fix the name")
     adapter = adapter_type.from_args(config.model_args)
     context = dataclasses.replace(config.context, adapter_prompt_profile=adapter_type.prompt_profile)
     tasks = [task_type.from_args(config.task_args.get(task_type.name, {}), context) for task_type in task_types]
@@ -328,6 +332,12 @@ class _RunSession:
     def _plan_task(self, task: Task) -> "_TaskWork":
         """Everything a rank needs to work on ``task``; computed once, by rank 0."""
         all_samples = list(task.load_samples())
+        if not all_samples:
+            raise DatasetError(f"task {task.name!r} found no samples in its data ({task.describe().get('source') or task.dataset_files()[0]}); "
+                               "check --data-dir and the task's options")
+        if task.data_warnings:
+            logger.warning("%s: %d annotation%s adjusted while loading (listed in the manifest), first: %s", task.name,
+                           len(task.data_warnings), "" if len(task.data_warnings) == 1 else "s", task.data_warnings[0])
         samples = all_samples if self.config.limit is None else all_samples[: self.config.limit]
         planned = self._prepare(task, all_samples, samples)
         scoring_fingerprint = stable_hash(task.scoring_identity())
@@ -431,7 +441,7 @@ class _RunSession:
         config_id = configuration_id(task.name, identity_options, dataset_fingerprint, self.config.limit)
         records_fingerprint = _records_fingerprint(ordered)
         previous = (scores.get("configurations") or {}).get(config_id) or {}
-        if previous.get("configuration", {}).get("records_fingerprint") == records_fingerprint and "metrics" in previous:
+        if previous.get("configuration", {}).get("records_fingerprint") == records_fingerprint and "first_errors" in previous:
             summary = {k: v for k, v in previous.items() if k not in ("configuration", "set_metrics", "set_metrics_fingerprint")}
         else:
             summary = aggregate(task, ordered)

@@ -43,6 +43,10 @@ class MetricSpec:
     shown: bool = True
 
 
+#: Data warnings kept in the manifest beyond their count.
+MAX_WARNINGS_SHOWN = 20
+
+
 class DatasetError(FileNotFoundError):
     """A dataset file is missing or not in the expected layout; the message says which file,
     which field, and what layout was expected."""
@@ -80,6 +84,8 @@ class Task(ABC):
     def __init__(self, options: Any = None, context: TaskContext | None = None) -> None:
         self.options = options if options is not None else self.Options()
         self.context = context if context is not None else TaskContext()
+        #: What loading changed in the data (a box clipped to its image), for the manifest.
+        self.data_warnings: list[str] = []
 
     @classmethod
     def from_args(cls, args: Mapping[str, Any], context: TaskContext) -> "Task":
@@ -148,7 +154,10 @@ class Task(ABC):
         return stable_hash([self.identity_hash, sample.id])
 
     def describe(self) -> dict[str, Any]:
-        return {"options": options_as_dict(self.options), "description": self.description}
+        described: dict[str, Any] = {"options": options_as_dict(self.options), "description": self.description}
+        if self.data_warnings:
+            described["data_warnings"] = {"count": len(self.data_warnings), "first": self.data_warnings[:MAX_WARNINGS_SHOWN]}
+        return described
 
     @classmethod
     def headline(cls) -> str | None:

@@ -28,7 +28,7 @@ from typing import Any, Literal, Sequence
 from PIL import Image
 
 from bench.adapter import ModelAdapter, register_adapter
-from bench.options import OptionError
+from bench.options import OptionError, option
 from bench.types import EditImageRequest, GeneratedImages, GenerateImageRequest, RequestKind
 from model_adapters.common.diffusers_loading import describe_pipeline, load_local_pipeline, scheduler_class
 from model_adapters.common.folders import require_model_folder
@@ -50,7 +50,7 @@ class DiffusersOptions:
     #: A diffusers scheduler class, with or without the ``Scheduler`` suffix (DDIM,
     #: DPMSolverMultistep, EulerDiscrete, ...), built from the pipeline's scheduler config.
     scheduler: str | None = None
-    steps: int | None = None
+    steps: int | None = option(None, minimum=1)
     guidance_scale: float | None = None
     negative_prompt: str = ""
     #: Working size; the request's (or the source image's) when unset.

@@ -33,6 +33,7 @@ from typing import Any, ClassVar, Literal, Mapping, Sequence
 
 import numpy as np
 
+from bench import annotations
 from bench.options import option
 from bench.metrics import anytext_line_scores
 from bench.metrics.anytext import CharacterDictionary, builtin_dictionary, textharmony_normalize
@@ -74,7 +75,7 @@ class AnyTextOptions:
     #: ``anytext`` (the benchmark's own scoring) or ``textharmony`` (TextHarmony's variant).
     protocol: Literal["anytext", "textharmony"] = "anytext"
     #: Images per item; the protocol's (4 for anytext, 1 for textharmony) when not given.
-    num_images: int | None = None
+    num_images: int | None = option(None, minimum=1)
     #: ``caption``: the caption alone (what the baselines in AnyText's evaluation were given);
     #: ``anytext``: caption, AnyText's phrase and one ``*`` per line, for placeholder models.
     prompt_style: Literal["caption", "anytext"] = "caption"
@@ -89,6 +90,8 @@ class AnyTextOptions:
     fid_dims: int = option(2048, role="set_metric")
     clip_weight: float = option(1.0, role="set_metric")
     clip_prefix: str = option("", role="set_metric")
+    #: Accept ``img_name`` paths that lead outside the image folder (absolute, or with ``..``).
+    allow_outside_root: bool = option(False, role="location")
 
 
 class AnyTextTask(Task):
@@ -143,22 +146,30 @@ class AnyTextTask(Task):
         if not isinstance(entries, list):
             raise DatasetError(f"{path} has no 'data_list'; expected {LAYOUT}")
         images = _image_folder(path, content)
-        samples = []
-        for index, entry in enumerate(entries):
-            if not isinstance(entry, dict) or "img_name" not in entry or "caption" not in entry:
-                raise DatasetError(f"{path}: entry {index} lacks 'img_name' or 'caption'; expected {LAYOUT}")
-            lines = [a for a in entry.get("annotations", []) if len(a.get("polygon") or []) > 0 and a.get("valid") is not False]
-            lines = lines[:MAX_LINES]
-            samples.append(
-                AnyTextSample(
-                    id=str(entry["img_name"]),
-                    image=images / str(entry["img_name"]),
-                    caption=str(entry["caption"]).replace(PLACEHOLDER, " "),
-                    polygons=tuple(tuple((float(x), float(y)) for x, y in a["polygon"]) for a in lines),
-                    texts=tuple(str(a.get("text", ""))[:MAX_CHARS] for a in lines),
-                )
-            )
+        samples = [self._sample(entry, images, f"{path}: entry {index}") for index, entry in enumerate(entries)]
+        if not self.options.allow_outside_root:
+            for sample in samples:
+                annotations.check_inside(sample.image, images, f"{path}: entry {sample.id!r}")
         return samples
+
+    def _sample(self, entry: Any, images: Path, where: str) -> AnyTextSample:
+        """One item as the official ``get_item`` reads it, every kept line's polygon checked."""
+        if not isinstance(entry, dict) or "img_name" not in entry or "caption" not in entry:
+            raise DatasetError(f"{where} is not an object with 'img_name' and 'caption'; expected {LAYOUT}")
+        lines = entry.get("annotations", [])
+        if not isinstance(lines, list) or not all(isinstance(line, dict) for line in lines):
+            raise DatasetError(f"{where} field 'annotations' must be a list of objects; expected {LAYOUT}")
+        kept = [(i, a) for i, a in enumerate(lines) if len(a.get("polygon") or []) > 0 and a.get("valid") is not False]
+        kept = kept[:MAX_LINES]
+        if not isinstance(entry["img_name"], str) or not entry["img_name"]:
+            raise DatasetError(f"{where} field 'img_name' must be a file name, got {entry['img_name']!r}")
+        return AnyTextSample(
+            id=entry["img_name"],
+            image=images / entry["img_name"],
+            caption=str(entry["caption"]).replace(PLACEHOLDER, " "),
+            polygons=tuple(annotations.polygon(a["polygon"], f"{where} annotation {i} field 'polygon'") for i, a in kept),
+            texts=tuple(str(a.get("text", ""))[:MAX_CHARS] for _, a in kept),
+        )
 
     def dataset_files(self) -> tuple[Path, list[Path], list[Path]]:
         images = sorted({s.image for s in self.load_samples() if s.image.is_file()})

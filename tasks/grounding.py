@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from bench.options import option
+from bench import annotations
 from bench.boxes import BoxFormat, Region, parse_region
 from bench.jsonl import iter_json_lines
 from bench.metrics import box_iou, polygon_iou
@@ -60,6 +61,8 @@ class GroundingOptions:
     #: ``box``: IoU of boxes (a polygon answer or ground truth counts as its bounds);
     #: ``polygon``: IoU of polygons (for curved text).
     match: Literal["box", "polygon"] = option("box", role="scoring")
+    #: Accept image paths that lead outside ``data_dir`` (absolute, or with ``..``).
+    allow_outside_root: bool = option(False, role="location")
 
 
 def _profile(name: str, template: str, box_format: BoxFormat, source: str, **extra: Any) -> PromptProfile:
@@ -189,41 +192,27 @@ class GroundingTask(Task):
         return samples
 
     def _sample(self, entry: Any, path: Path, number: int) -> GroundingSample:
-        def fail(problem: str) -> DatasetError:
-            return DatasetError(f"{path}:{number}: {problem}; expected {LAYOUT}")
-
+        where = f"{path}:{number}"
         if not isinstance(entry, dict):
-            raise fail("the line is not a JSON object")
+            raise DatasetError(f"{where}: the line is not a JSON object; expected {LAYOUT}")
         for field in ("id", "image", "text"):
             if field not in entry:
-                raise fail(f"no field {field!r}")
-        polygon = None
-        if "polygon" in entry:
-            try:
-                polygon = tuple((float(x), float(y)) for x, y in entry["polygon"])
-            except (TypeError, ValueError):
-                raise fail("'polygon' must be a list of [x, y] points") from None
-            if len(polygon) < 3:
-                raise fail("'polygon' needs at least 3 points")
+                raise DatasetError(f"{where}: no field {field!r}; expected {LAYOUT}")
+        image = annotations.image_inside(self.data_dir, entry["image"], f"{where} field 'image'", self.options.allow_outside_root)
+        polygon = annotations.polygon(entry["polygon"], f"{where} field 'polygon'") if "polygon" in entry else None
         if "box" in entry:
-            try:
-                box = tuple(float(v) for v in entry["box"])
-            except (TypeError, ValueError):
-                raise fail("'box' must hold 4 numbers") from None
-            if len(box) != 4:
-                raise fail("'box' must hold 4 numbers")
+            box = annotations.box(entry["box"], f"{where} field 'box'")
         elif polygon is not None:
             box = polygon_bounds(polygon)
         else:
-            raise fail("neither 'box' nor 'polygon'")
-        size = None
-        if "image_size" in entry:
-            try:
-                width, height = (int(v) for v in entry["image_size"])
-            except (TypeError, ValueError):
-                raise fail("'image_size' must be [width, height]") from None
-            size = (width, height)
-        return GroundingSample(str(entry["id"]), self.data_dir / str(entry["image"]), str(entry["text"]), box, size, polygon)  # type: ignore[arg-type]
+            raise DatasetError(f"{where}: neither 'box' nor 'polygon'; expected {LAYOUT}")
+        size = _declared_size(entry, where)
+        actual = size or _file_size(image)
+        if actual is not None:
+            box = annotations.clip_box(box, actual, f"{where} field 'box'", self.data_warnings)
+            if polygon is not None:
+                polygon = annotations.clip_polygon(polygon, actual, f"{where} field 'polygon'", self.data_warnings)
+        return GroundingSample(str(entry["id"]), image, str(entry["text"]), box, size, polygon)
 
     def dataset_files(self) -> tuple[Path, list[Path], list[Path]]:
         annotation = absolute_path(self.annotation_path)
@@ -275,3 +264,24 @@ class GroundingTask(Task):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "prompt_profile": self.profile.describe()}
+
+
+def _declared_size(entry: dict[str, Any], where: str) -> tuple[int, int] | None:
+    if "image_size" not in entry:
+        return None
+    value = entry["image_size"]
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
+        raise DatasetError(f"{where}: 'image_size' must be [width, height] in whole pixels, got {value!r}; expected {LAYOUT}")
+    return value[0], value[1]
+
+
+def _file_size(image: Path) -> tuple[int, int] | None:
+    """The image's size from its header; None when it cannot be read (that sample then fails
+    at its input stage, where an unreadable image belongs)."""
+    from PIL import Image
+
+    try:
+        with Image.open(image) as opened:
+            return opened.size
+    except (OSError, ValueError):
+        return None

@@ -64,8 +64,8 @@ class MarioOptions:
     #: ``+``-joined subset names; all six when not given.
     subsets: str | None = option(None, role="location")
     #: Images per prompt, one per seed (``request.seed + i``).
-    num_images: int = 4
-    size: int = 512
+    num_images: int = option(4, minimum=1)
+    size: int = option(512, minimum=8)
     #: CLIPScore weight: 1 in MARIO-Eval, 2.5 in the CLIPScore paper.
     clip_weight: float = option(1.0, role="set_metric")
     #: Put before each prompt for CLIPScore, followed by a space (MARIO-Eval: "A photo depicts").
@@ -111,9 +111,12 @@ class MarioEvalTask(Task):
         for subset in self.subset_names:
             path = self._prompt_file(subset)
             if not path.is_file():
+                present = [name for name in SUBSETS if self._prompt_file(name).is_file()]
+                hint = (f"; this folder has {', '.join(present)}: pass --task-args {self.name}:subsets={'+'.join(present)} "
+                        "to run those alone") if present else ""
                 raise DatasetError(
                     f"missing prompt file {path}; expected the MARIOEval layout <data_dir>/{subset}/{subset}.txt, "
-                    f"one prompt per line (subsets: {', '.join(SUBSETS)})"
+                    f"one prompt per line (subsets: {', '.join(SUBSETS)}){hint}"
                 )
             for index, line in enumerate(_read_lines(path)):
                 prompt = line.strip()

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Literal, Sequence
 
+from bench.annotations import answer_list, check_inside
 from bench.options import option
 from bench.metrics import containment_accuracy
 from bench.prompts import SENTENCE_ANSWER, STRIP_ONLY, AnswerExtraction, PromptProfile, choose_profile
@@ -49,6 +50,8 @@ class VqaOptions:
     hf_path: str | None = option(None, role="location")
     #: For ``source=hf``: where the images are unpacked (default: ``$THBENCH_CACHE/hf-images``).
     image_cache: Path | None = option(None, role="location")
+    #: Accept annotation image paths that lead outside ``data_dir`` (absolute, or with ``..``).
+    allow_outside_root: bool = option(False, role="location")
 
 
 #: Split names of the official releases → those of the lmms-eval parquet copies.
@@ -135,6 +138,9 @@ class VqaTask(Task):
         if self._loaded is None:
             samples = self._official_samples() if self.options.source == "official" else self._hf_samples()
             _check_unique(samples, self._source_description())
+            if self.options.source == "official" and not self.options.allow_outside_root:
+                for sample in samples:
+                    check_inside(sample.image, self.data_dir, f"{self._source_description()}: sample {sample.id!r}")
             self._loaded = samples
         return self._loaded
 
@@ -274,12 +280,7 @@ def require_answers(record: Any, field: str, path: Path, index: int | str, layou
             f"{path}: entry {index} has no field {field!r}, as in a test split whose answers are not "
             f"public; use a split with answers. Expected {layout}"
         )
-    answers = require(record, field, path, index, layout)
-    if isinstance(answers, str):
-        answers = [answers]
-    if not isinstance(answers, list) or not answers or not all(isinstance(a, (str, int, float)) for a in answers):
-        raise DatasetError(f"{path}: entry {index} field {field!r} must be a non-empty list of strings; expected {layout}")
-    return tuple(str(a) for a in answers)
+    return answer_list(require(record, field, path, index, layout), f"{path}: entry {index} field {field!r}")
 
 
 def first_existing(candidates: Sequence[Path], what: str, layout: str) -> Path:
@@ -326,13 +327,12 @@ def hf_field(row: dict[str, Any], field: str, layout: HfLayout) -> Any:
 
 def hf_answers(row: dict[str, Any], field: str, layout: HfLayout) -> tuple[str, ...]:
     value = hf_field(row, field, layout)
-    answers = [value] if isinstance(value, str) else value
-    if not isinstance(answers, list) or not answers:
+    if isinstance(value, list) and not value:
         raise DatasetError(
             f"{row['_file']}: row {row['_row']} column {field!r} holds no answers (a test split?); "
             f"expected {layout.describe()}"
         )
-    return tuple(str(a) for a in answers)
+    return answer_list(value, f"{row['_file']}: row {row['_row']} column {field!r}")
 
 
 def image_root(candidates: Sequence[Path], first_image: str, layout: str) -> Path:
