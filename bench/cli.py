@@ -15,6 +15,7 @@ from typing import Sequence
 from bench.adapter import ADAPTERS
 from bench.context import TaskContext, default_data_root
 from bench.options import OptionError, parse_key_values
+from bench.prediction_formats import FORMATS
 from bench.distributed import RankFailure, Shard, WorkGroup, work_group_from_environment
 from bench.error_budget import FAILED_SAMPLES_EXIT_CODE, ErrorBudget, FailureExample
 from bench.faults import FAULT_EXIT_CODE, HarnessFault
@@ -155,7 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     score_parser = commands.add_parser("score", help="score predictions made elsewhere")
     score_parser.add_argument("--task", required=True)
     score_parser.add_argument("--predictions", type=Path, required=True,
-                              help='JSONL: {"id": sample id, "output": text} or {"id", "images": [paths]} per line')
+                              help='a file or image folder; thbench JSONL is {"id": sample id, "output": text} or {"id", "images": [paths]} per line')
+    score_parser.add_argument("--format", choices=FORMATS, default="auto",
+                              help="how the predictions are written (default: recognised from the content): thbench, EvalAI "
+                                   "(question_id/answer), RRC (questionId/answer), ChartQA, lmms-eval --log_samples, VLMEvalKit "
+                                   ".xlsx/.tsv, or the image folders of AnyText's and MARIO-Eval's scripts")
     score_parser.add_argument("--task-args", default="", help="task options, k=v,...")
     score_parser.add_argument("--output", type=Path, help="write the scored records (JSONL) here")
     _add_max_errors_argument(score_parser)
@@ -473,7 +478,7 @@ def _score_command(args: argparse.Namespace) -> int:
     from bench.offline_scoring import score_predictions
 
     task = TASKS.get(args.task).from_args(parse_key_values(args.task_args), _context(args))
-    summary = score_predictions(task, args.predictions, args.output)
+    summary = score_predictions(task, args.predictions, args.output, args.format)
     for metric, entry in summary["metrics"].items():
         if entry.get("shown", True):
             scale = 100.0 if entry["percent"] else 1.0

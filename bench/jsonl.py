@@ -19,3 +19,7 @@ def iter_json_lines(path: Path, error: type[Exception] = ValueError, expected: s
                 yield number, json.loads(line)
             except json.JSONDecodeError as problem:
                 raise error(f"{path}:{number} is not JSON ({problem}){hint}") from None
+            except RecursionError:
+                raise error(f"{path}:{number} nests its values too deeply to be read{hint}") from None
+            except UnicodeDecodeError as problem:
+                raise error(f"{path}:{number} is not UTF-8 text ({problem}){hint}") from None

@@ -1,10 +1,10 @@
 """Scoring predictions that another tool produced, with thbench's metrics.
 
-Accepts thbench's own record files (``predictions/<task>/<writer>.jsonl``) as well as a minimal format, one JSON object
-per line: ``{"id": "<sample id>", "output": "<text>"}`` for answer tasks, or
-``{"id": ..., "images": ["a.png", ...]}`` (paths relative to the predictions file, or to the run
-folder for thbench's own files). A sample with no prediction counts as a miss, as in the
-official evaluators, and is reported.
+The predictions are read in the format their tool writes (``bench.prediction_formats``: thbench
+records, EvalAI/RRC submissions, ChartQA, lmms-eval and VLMEvalKit outputs, AnyText and
+MARIO-Eval image folders) and matched to the task's samples. A sample with no prediction counts
+as a miss, as in the official evaluators, and is reported; a prediction for an id the task does
+not have is an error.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from bench.aggregate import aggregate
 from bench.images import open_image
-from bench.jsonl import iter_json_lines
+from bench.prediction_formats import read_predictions
 from bench.store import PredictionRecord, SampleError
 from bench.task import Task
 from bench.types import RequestKind, Response
@@ -23,37 +23,15 @@ from bench.types import RequestKind, Response
 logger = logging.getLogger(__name__)
 
 
-def read_prediction_lines(path: Path) -> dict[str, dict[str, Any]]:
-    if not path.is_file():
-        raise FileNotFoundError(f"no predictions file at {path}")
-    by_id: dict[str, dict[str, Any]] = {}
-    for number, entry in iter_json_lines(path):
-        sample_id = entry.get("id", entry.get("sample_id")) if isinstance(entry, dict) else None
-        if sample_id is None:
-            raise ValueError(f'{path}:{number} has no "id"; each line needs the sample id it answers')
-        by_id[str(sample_id)] = entry
-    return by_id
-
-
-def _image_root(path: Path) -> Path:
-    """thbench's own record files (``predictions/<task>/<writer>.jsonl``, or
-    ``predictions/<task>.jsonl`` in folders of the earlier layout) store image paths relative
-    to the run folder."""
-    if path.parent.name == "predictions":
-        return path.parent.parent
-    if path.parent.parent.name == "predictions":
-        return path.parent.parent.parent
-    return path.parent
-
-
-def score_predictions(task: Task, path: Path, output: Path | None = None) -> dict[str, Any]:
-    predictions = read_prediction_lines(path)
+def score_predictions(task: Task, path: Path, output: Path | None = None, format: str = "auto") -> dict[str, Any]:
+    read = read_predictions(path, task, format)
+    predictions, root = read.by_id, read.image_root
     samples = task.load_samples()
     known = {str(s.id) for s in samples}
     unknown = sorted(set(predictions) - known)
     if unknown:
-        raise ValueError(f"{path} has predictions for ids that {task.name} does not have, e.g. {unknown[:3]}")
-    root = _image_root(path)
+        raise ValueError(f"{path} ({read.format} format) has {len(unknown)} predictions for ids that {task.name} does not have, "
+                         f"e.g. {', '.join(map(repr, unknown[:5]))}")
     records = []
     missing = 0
     for sample in samples:
@@ -65,12 +43,7 @@ def score_predictions(task: Task, path: Path, output: Path | None = None) -> dic
             record.error = problem
             record.scores = task.miss_scores(sample)
         else:
-            images = [str(p) for p in entry.get("images", [])]
-            text = entry.get("output", entry.get("raw"))
-            record.raw, record.images = text, images
-            response = Response(text=text, images=tuple(open_image(root / p) for p in images))
-            scored = task.score(sample, response)
-            record.parsed, record.scores, record.details = scored.parsed, dict(scored.scores), dict(scored.details)
+            _score_entry(task, sample, entry, root, record)
         records.append(record)
     if missing:
         logger.warning("%d of %d samples of %s have no prediction; they count as misses", missing, len(samples), task.name)
@@ -79,6 +52,26 @@ def score_predictions(task: Task, path: Path, output: Path | None = None) -> dic
     summary = aggregate(task, records)
     summary["missing"] = missing
     return summary
+
+
+def _score_entry(task: Task, sample: Any, entry: dict[str, Any], root: Path, record: PredictionRecord) -> None:
+    """Score one prediction; an image that cannot be read, or a scorer that fails on this
+    output, costs only this sample (recorded as its error), as in a run."""
+    record.images = [str(p) for p in entry.get("images", [])]
+    record.raw = entry.get("output", entry.get("raw"))
+    try:
+        images = tuple(open_image(root / p) for p in record.images)
+    except OSError as error:
+        record.error = SampleError(type(error).__name__, f"cannot read a predicted image: {error}", "input")
+        record.scores = task.miss_scores(sample)
+        return
+    try:
+        scored = task.score(sample, Response(text=record.raw, images=images))
+    except Exception as error:
+        record.error = SampleError(type(error).__name__, str(error), "score")
+        record.scores = task.miss_scores(sample)
+        return
+    record.parsed, record.scores, record.details = scored.parsed, dict(scored.scores), dict(scored.details)
 
 
 def _problem(task: Task, sample: Any, entry: dict[str, Any] | None, key: str) -> SampleError | None:

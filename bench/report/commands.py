@@ -17,7 +17,7 @@ from bench.report.compare_text import comparison_markdown
 from bench.report.html import comparison_page, page, runs_page
 from bench.report.leaderboard import leaderboard, render, select_columns, sort_rows
 from bench.report.published import load_paper, paper_frame, paper_notes
-from bench.report.runs import RunSummary, find_runs, load_run, load_runs
+from bench.report.runs import RunSummary, load_run, load_runs
 from bench.report.tables import html_table, render_strings
 from bench.report.trend import render_trend, trend_frame
 from bench.runner import DEFAULT_RESULTS_ROOT
@@ -65,7 +65,7 @@ def _ablation_report(args: argparse.Namespace, runs: list[RunSummary]) -> int:
 def _paper_report(args: argparse.Namespace) -> int:
     paper = load_paper(args.paper, args.published_dir)
     paths = args.runs or [DEFAULT_RESULTS_ROOT]
-    runs = [load_run(path) for path in find_runs(paths)] if args.runs or DEFAULT_RESULTS_ROOT.is_dir() else []
+    runs = load_runs(paths, allow_none=True) if args.runs or DEFAULT_RESULTS_ROOT.is_dir() else []
     if not runs:
         logger.warning("no runs found in %s: showing the published numbers alone", ", ".join(map(str, paths)))
     frame = paper_frame(paper, runs, args.paper_model, args.digits)

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from bench.context import TaskContext
 from bench.registry import UnknownNameError
-from bench.store import PredictionRecord, RunStore
+from bench.store import CorruptStoreError, PredictionRecord, RunStore, StoreFormatError
 from bench.task import TASKS, MetricSpec, Task
 
 logger = logging.getLogger(__name__)
@@ -104,11 +104,23 @@ def load_run(run_dir: Path) -> RunSummary:
     return RunSummary(Path(run_dir), scores.get("model", "?"), scores.get("adapter_fingerprint", ""), scores, manifest)
 
 
-def load_runs(paths: Sequence[Path]) -> list[RunSummary]:
-    runs = find_runs(paths)
-    if not runs:
+def load_runs(paths: Sequence[Path], allow_none: bool = False) -> list[RunSummary]:
+    """The runs under ``paths``; a folder whose files cannot be read is skipped with a warning
+    naming the file, so that one broken run does not hide the others (unless it is the only one)."""
+    folders = find_runs(paths)
+    if not folders and not allow_none:
         raise FileNotFoundError(f"no runs found in {', '.join(map(str, paths))}; `thbench run` makes one")
-    return [load_run(run) for run in runs]
+    runs: list[RunSummary] = []
+    for folder in folders:
+        try:
+            runs.append(load_run(folder))
+        except (CorruptStoreError, StoreFormatError) as error:
+            if len(folders) == 1:
+                raise
+            logger.warning("skipped run %s: %s", folder, error)
+    if folders and not runs:
+        raise CorruptStoreError(f"none of the {len(folders)} runs in {', '.join(map(str, paths))} could be read (see the warnings above)")
+    return runs
 
 
 def task_class(name: str) -> type[Task] | None:
