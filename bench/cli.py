@@ -95,11 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="thbench", description="Evaluate visual-text models: reading and writing text in images.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command")
-    parser.set_defaults(handler=lambda _: _default_run(parser))
+    parser.set_defaults(handler=lambda _: _print_help(parser))
 
     run_parser = commands.add_parser("run", help="run tasks against a model (no arguments: the starter suite with both baselines)")
     run_parser.add_argument("--model", help="adapter name (thbench list models)")
-    run_parser.add_argument("--model-args", default="", help="adapter options, k=v,k2=v2")
+    run_parser.add_argument("--model-args", "--model_args", default="", help="adapter options, k=v,k2=v2")
+    run_parser.add_argument("--device", help="where the model runs (cpu, cuda, cuda:1, auto); same as --model-args device=...")
     run_parser.add_argument("--trust-remote-code", action="store_true",
                             help="let the model folder's own Python code run (monkey, anytext); same as --model-args trust_remote_code=true")
     run_parser.add_argument("--allow-partial", action="store_true",
@@ -109,8 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
                             help="options for one task, e.g. mario-eval:num_images=1 (repeatable)")
     run_parser.add_argument("--limit", type=_positive_int, help="only the first N samples of each task")
     run_parser.add_argument("--run-dir", type=Path, help="run folder (default: <results-dir>/<model>-<hash of options, checkpoint, seed>)")
-    run_parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_ROOT, help="where run folders go")
-    run_parser.add_argument("--batch-size", type=_positive_int, help="requests per model call (default: the adapter's)")
+    run_parser.add_argument("--results-dir", "--output_path", type=Path, default=DEFAULT_RESULTS_ROOT, help="where run folders go")
+    run_parser.add_argument("--batch-size", "--batch_size", type=_positive_int, help="requests per model call (default: the adapter's)")
     run_parser.add_argument("--seed", type=int, default=0, help="run seed; each sample's seed derives from it")
     run_parser.add_argument("--seeds", type=_seed_list, metavar="N|S1,S2,...",
                             help="run once per seed (N: --seed and the N-1 after it) and print each metric's spread; "
@@ -250,6 +251,9 @@ def _add_context_arguments(parser: argparse.ArgumentParser) -> None:
 def _context(args: argparse.Namespace) -> TaskContext:
     import os
 
+    from bench.ocr.base import OCR_ENGINES
+
+    OCR_ENGINES.get(args.ocr_engine)  # a misspelt engine fails now, not when the first image is read
     fid = args.fid_weights or (Path(os.environ["THBENCH_FID_WEIGHTS"]) if os.environ.get("THBENCH_FID_WEIGHTS") else None)
     return TaskContext(
         data_root=args.data_dir or default_data_root(),
@@ -276,6 +280,10 @@ def _model_args(args: argparse.Namespace) -> dict[str, str]:
     """``--model-args`` plus the opt-in flags, which are model options under their own names
     so that they land in the manifest like any other option."""
     model_args = parse_key_values(args.model_args)
+    if args.device:
+        if model_args.get("device", args.device) != args.device:
+            raise OptionError(f"--device {args.device} and --model-args device={model_args['device']} disagree; give one")
+        model_args["device"] = args.device
     if args.trust_remote_code:
         model_args["trust_remote_code"] = "true"
     if args.allow_partial:
@@ -283,13 +291,15 @@ def _model_args(args: argparse.Namespace) -> dict[str, str]:
     return model_args
 
 
-def _default_run(parser: argparse.ArgumentParser) -> int:
-    return _run_command(parser.parse_args(["run"]))
+def _print_help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    print("\nStart with `thbench run`: both built-in baselines on the starter suite.")
+    return 0
 
 
 def _run_command(args: argparse.Namespace) -> int:
     requested = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    if not args.model and (args.run_dir or args.model_args or args.trust_remote_code or args.allow_partial):
+    if not args.model and (args.run_dir or args.model_args or args.trust_remote_code or args.allow_partial or args.device):
         raise OptionError("--run-dir and model options need --model: without it both baselines run, each in its own folder")
     models = [args.model] if args.model else list(BASELINES)
     stray = sorted(set(_task_args(args.task_args)) - set(requested or STARTER_TASKS))

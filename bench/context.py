@@ -49,3 +49,18 @@ class TaskContext:
     def _ocr_settings(self) -> tuple[type[OcrEngine], Any]:
         engine_type = OCR_ENGINES.get(self.ocr_engine)
         return engine_type, build_options(engine_type.Options, self.ocr_options, owner=f"OCR engine {self.ocr_engine!r}")
+
+
+def data_root_hint(data_root: Path, folder: str) -> str:
+    """What to pass instead when ``--data-dir`` misses a task's ``folder``: the folder itself
+    (one level too low) or a folder above the root (one level too high); empty when neither."""
+    if (data_root / folder).exists():
+        return ""
+    if data_root.is_file():
+        return f"; --data-dir {data_root} is a file: it should be the folder that holds {folder}/ and the other benchmarks"
+    if data_root.name == Path(folder).name:
+        return f"; --data-dir points at the {folder} folder itself: pass the folder that holds it, --data-dir {data_root.parent}"
+    below = sorted(path.parent for path in data_root.glob(f"*/{folder}") if path.is_dir())
+    if below:
+        return f"; --data-dir {data_root} is one level too high: pass --data-dir {below[0]}, which holds {folder}/"
+    return ""

@@ -26,8 +26,10 @@ class UnknownNameError(LookupError):
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str, entry_point_group: str, builtin_package: str) -> None:
+    def __init__(self, kind: str, entry_point_group: str, builtin_package: str, listing: str | None = None) -> None:
         self.kind = kind
+        #: The ``thbench list`` argument that shows this registry's names.
+        self.listing = listing or f"{kind}s"
         self.entry_point_group = entry_point_group
         self.builtin_package = builtin_package
         self._classes: dict[str, T] = {}
@@ -58,7 +60,7 @@ class Registry(Generic[T]):
             close = difflib.get_close_matches(name, self._classes, n=3)
             hint = f" Did you mean {', '.join(close)}?" if close else ""
             raise UnknownNameError(
-                f"unknown {self.kind} {name!r}.{hint} `thbench list {self.kind}s` shows them all."
+                f"unknown {self.kind} {name!r}.{hint} `thbench list {self.listing}` shows them all."
             ) from None
 
     def names(self) -> list[str]:

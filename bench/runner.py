@@ -28,7 +28,7 @@ from tqdm import tqdm
 from bench.adapter import ADAPTERS, ModelAdapter
 from bench.aggregate import aggregate
 from bench.configurations import configuration_id, configuration_labels
-from bench.context import TaskContext
+from bench.context import TaskContext, data_root_hint
 from bench.distributed import Shard, WorkGroup
 from bench.environment import device_description, environment, thbench_version, worktree_dirty
 from bench.executor import Executor, SampleFailure
@@ -331,7 +331,7 @@ class _RunSession:
 
     def _plan_task(self, task: Task) -> "_TaskWork":
         """Everything a rank needs to work on ``task``; computed once, by rank 0."""
-        all_samples = list(task.load_samples())
+        all_samples = list(self._load_samples(task))
         if not all_samples:
             raise DatasetError(f"task {task.name!r} found no samples in its data ({task.describe().get('source') or task.dataset_files()[0]}); "
                                "check --data-dir and the task's options")
@@ -346,6 +346,18 @@ class _RunSession:
         revisions = {p.slot: stored.by_slot[p.slot].rev + 1 for p in plan.compute if p.slot in stored.by_slot}
         return _TaskWork(samples, planned, plan, revisions, scoring_fingerprint, task.dataset_fingerprint(),
                          len(all_samples), stored.lines, len(stored.by_slot), len(stored.files))
+
+    def _load_samples(self, task: Task) -> Sequence[Any]:
+        try:
+            return task.load_samples()
+        except DatasetError as error:
+            folder = getattr(task, "default_folder", None)
+            if folder is None or getattr(task.options, "data_dir", None) is not None:
+                raise
+            hint = data_root_hint(self.context.data_root, folder)
+            if not hint:
+                raise
+            raise DatasetError(f"{error}{hint}") from None
 
     def _prepare(self, task: Task, all_samples: Sequence[Any], samples: Sequence[Any]) -> list[PlannedSample]:
         """Each sample's key, request (with its seed) and request fingerprint, computed once."""

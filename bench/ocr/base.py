@@ -106,5 +106,5 @@ def describe_engine(engine_type: type[OcrEngine], options: Any, built: OcrEngine
     return description
 
 
-OCR_ENGINES: Registry[type[OcrEngine]] = Registry("ocr engine", "thbench.ocr_engines", "bench.ocr")
+OCR_ENGINES: Registry[type[OcrEngine]] = Registry("ocr engine", "thbench.ocr_engines", "bench.ocr", listing="ocr")
 register_ocr_engine = OCR_ENGINES.register

@@ -93,6 +93,8 @@ class EchoOptions:
     log_file: str = ""
     #: A file standing for weights: its content is part of the adapter's fingerprint.
     checkpoint: Path | None = None
+    #: Recorded only (the echo runs anywhere), as real adapters' device option is.
+    device: str = "auto"
 
 
 class EchoAdapter(ModelAdapter):
