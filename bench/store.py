@@ -349,23 +349,27 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, content: str | bytes, durable: bool = True) -> None:
     """Replace ``path`` whole: readers see the old or the new content, never a mix; honours
-    the umask like any other file the user creates."""
+    the umask like any other file the user creates. ``durable`` also makes the new content
+    survive a machine crash (fsync of the file and its folder), which caches can skip."""
+    payload = content.encode("utf-8") if isinstance(content, str) else content
     with storage(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(text)
-                stream.flush()
-                os.fsync(stream.fileno())
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(payload)
+                if durable:
+                    stream.flush()
+                    os.fsync(stream.fileno())
             os.chmod(temporary, 0o666 & ~_UMASK)
             os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
-        _sync_folder(path.parent)
+        if durable:
+            _sync_folder(path.parent)
 
 
 def _sync_folder(folder: Path) -> None:

@@ -40,6 +40,7 @@ from typing import Callable, Iterable, Sequence
 
 from PIL import Image
 
+from bench.store import atomic_write
 from bench.task import DatasetError
 from bench.types import Point, polygon_bounds
 
@@ -200,11 +201,8 @@ def grounding_entries(images: Iterable[ImageWords], output: Path, min_chars: int
 
 
 def write_annotations(entries: Sequence[dict], output: Path, name: str = "annotations.jsonl") -> Path:
-    output.mkdir(parents=True, exist_ok=True)
     path = output / name
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries), encoding="utf-8")
-    os.replace(temporary, path)
+    atomic_write(path, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries))
     return path
 
 

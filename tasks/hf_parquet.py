@@ -21,13 +21,13 @@ from __future__ import annotations
 import logging
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from bench.fingerprint import file_signature, stable_hash
 from bench.cache import cache_root
+from bench.store import atomic_write
 from bench.task import DatasetError
 
 logger = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ def extract_images(
         for row, payload in _image_payloads(path, layout, rows):
             stem = names[(path, row)]
             target = folder / f"{stem}{_extension(payload)}"
-            _write_atomically(target, payload)
+            atomic_write(target, payload, durable=False)
             paths[(path, row)] = target
             written += 1
     if written:
@@ -215,14 +215,3 @@ def _extension(payload: bytes) -> str:
     if payload[:4] == b"RIFF" and payload[8:12] == b"WEBP":
         return ".webp"
     return ".img"
-
-
-def _write_atomically(target: Path, payload: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=".", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

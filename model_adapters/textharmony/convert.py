@@ -49,7 +49,20 @@ def convert_checkpoint(
     dst = Path(dst)
     if dst.exists() and any(dst.iterdir()):
         raise FileExistsError(f"{dst} is not empty; choose a new folder for the converted checkpoint")
+    created = not dst.exists()
     dst.mkdir(parents=True, exist_ok=True)
+    try:
+        return _write_shards(src, dst, limit, dtype)
+    except BaseException:
+        # Half a checkpoint must not pass for a whole one: remove what was written.
+        for written in dst.iterdir():
+            written.unlink()
+        if created:
+            dst.rmdir()
+        raise
+
+
+def _write_shards(src: "str | Path", dst: Path, limit: int, dtype: torch.dtype | None) -> Path:
     with CheckpointSource(src) as source:
         shards: list[list[str]] = [[]]
         filled = 0
