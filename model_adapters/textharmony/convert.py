@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import save_file
 
 from .checkpoint import CheckpointSource
@@ -85,7 +86,10 @@ def _write_shards(src: "str | Path", dst: Path, limit: int, dtype: torch.dtype |
                     tensor = tensor.to(dtype)
                 tensors[name] = tensor.contiguous()
                 weight_map[name] = file_name
-            save_file(tensors, str(dst / file_name), metadata={"format": "pt"})
+            try:
+                save_file(tensors, str(dst / file_name), metadata={"format": "pt"})
+            except SafetensorError as error:  # what safetensors raises for a full disk or an I/O error
+                raise OSError(f"cannot write {dst / file_name}: {error}") from error
             logger.info("wrote %s (%d tensors)", file_name, len(names))
             del tensors
         index = {"metadata": {"total_size": sum(sizes.values()), "source": source.describe()}, "weight_map": weight_map}

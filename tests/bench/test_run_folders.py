@@ -181,20 +181,6 @@ def test_samples_exports_one_row_per_sample(toy_data, tmp_path, entry_script):
     assert unknown.returncode == 2 and "its tasks: toy-say" in unknown.stderr
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 2 MiB tmpfs, where the test may mount one (root on Linux); skipped elsewhere."""
-    if sys.platform != "linux" or os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("needs root on Linux to mount a small tmpfs")
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)], capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
-    yield mount_point
-    subprocess.run(["umount", str(mount_point)], check=False)
-
-
 def test_a_full_disk_stops_the_run_and_records_nothing_false(tmp_path, entry_script, small_disk):
     run_dir = small_disk / "run"
     args = ["run", "--model", "test-painter", "--tasks", "toy-paint", "--data-dir", str(tmp_path), "--run-dir", str(run_dir),
@@ -266,3 +252,11 @@ def test_an_output_whose_images_are_gone_is_computed_again(tmp_path, entry_scrip
     next((run_dir / "images" / "toy-paint").glob("*.png")).unlink()
     again = thbench(entry_script, *args)
     assert "computed=1 reused=4" in again.stdout
+
+
+def test_run_files_follow_the_umask_so_colleagues_can_read_a_shared_results_folder(toy_data, tmp_path, entry_script):
+    run_dir = tmp_path / "run"
+    result = thbench(entry_script, *_run_args(toy_data, run_dir), preexec_fn=lambda: os.umask(0o027))
+    assert result.returncode == 0, result.stderr
+    modes = {path.relative_to(run_dir).as_posix(): path.stat().st_mode & 0o777 for path in run_dir.rglob("*")}
+    assert modes and all(mode == (0o750 if (run_dir / name).is_dir() else 0o640) for name, mode in modes.items()), modes

@@ -121,3 +121,15 @@ def test_convert_from_the_command_line(saved, tmp_path):
     for name, tensor in model.state_dict().items():
         expected = state[name].to(torch.bfloat16).to(tensor.dtype) if state[name].is_floating_point() else state[name]
         assert torch.equal(tensor, expected), name
+
+
+def test_a_conversion_that_fails_midway_leaves_no_output(saved, small_disk):
+    """A disk that fills after the first shards: none of them may stay behind as a checkpoint."""
+    _, folder = saved
+    size = (folder / "pytorch_model.bin").stat().st_size
+    filler = small_disk / "filler"
+    filler.write_bytes(b"\0" * (2 * 1024 * 1024 - size // 2))
+    target = small_disk / "converted"
+    with pytest.raises(OSError):
+        convert_checkpoint(folder / "pytorch_model.bin", target, shard_size="50KB")
+    assert not target.exists()
