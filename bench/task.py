@@ -165,6 +165,12 @@ class Task(ABC):
             return cls.primary_metric
         return cls.metrics[0].name if cls.metrics else None
 
+    def ranking_score(self, sample: Sample, scores: Mapping[str, float], parsed: Any) -> float | None:
+        """How good one answer is on a continuous scale, for ordering worst-sample galleries
+        when the headline is pass/fail (grounding's Acc@0.5) or flat below a threshold (ANLS);
+        None: order by the headline."""
+        return None
+
     def miss_scores(self, sample: Sample | None = None) -> dict[str, float]:
         return {metric.name: metric.miss_value for metric in self.metrics}
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Mapping
 
 from bench.options import option
 from bench import annotations
@@ -249,6 +249,10 @@ class GroundingTask(Task):
             truth = sample.polygon or box_to_polygon(sample.box)
             return polygon_iou(predicted, truth)
         return box_iou(region.box, sample.box)
+
+    def ranking_score(self, sample: GroundingSample, scores: Mapping[str, float], parsed: Any) -> float | None:
+        """IoU: a near miss and a box on the other side of the image both fail Acc@0.5."""
+        return scores.get("iou")
 
     def _image_size(self, sample: GroundingSample) -> tuple[int, int]:
         if sample.image_size is not None:

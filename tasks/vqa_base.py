@@ -19,11 +19,11 @@ import os
 from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Literal, Sequence
+from typing import Any, ClassVar, Iterable, Literal, Mapping, Sequence
 
 from bench.annotations import answer_list, check_inside
 from bench.options import option
-from bench.metrics import containment_accuracy
+from bench.metrics import anls, containment_accuracy
 from bench.prompts import SENTENCE_ANSWER, STRIP_ONLY, AnswerExtraction, PromptProfile, choose_profile
 from bench.task import DatasetError, MetricSpec, Task
 from bench.types import IMAGE_PLACEHOLDER, AnswerRequest, RequestKind, Response, ScoredSample
@@ -221,6 +221,13 @@ class VqaTask(Task):
     @abstractmethod
     def score_answer(self, parsed: str, answers: tuple[str, ...]) -> dict[str, float]:
         """The official metric of the extracted answer."""
+
+    def ranking_score(self, sample: VqaSample, scores: Mapping[str, float], parsed: Any) -> float | None:
+        """For ANLS tasks, the similarity before the 0.5 threshold: every answer below it scores 0,
+        yet a near miss and a wrong answer are not alike."""
+        if self.headline() != "anls" or not isinstance(parsed, str):
+            return None
+        return anls(parsed, list(sample.answers), threshold=0.0)
 
     # -- identity --------------------------------------------------------------------------------
     def scoring_identity(self) -> dict[str, Any]:

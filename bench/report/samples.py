@@ -32,6 +32,8 @@ class SampleView:
     sample: Any | None
     #: This sample's headline score (derived from its own sums for ratio metrics).
     headline: float
+    #: What galleries order by: the task's continuous ranking score, else the headline.
+    rank: float
 
     @property
     def input_images(self) -> list[Path]:
@@ -58,7 +60,7 @@ class TaskSamples:
     def worst(self, count: int, higher_is_better: bool = True) -> list[SampleView]:
         """Failed samples first, then the lowest headline scores; dataset order breaks ties."""
         def rank(view: SampleView) -> tuple[int, float]:
-            score = view.headline if math.isfinite(view.headline) else -math.inf
+            score = view.rank if math.isfinite(view.rank) else -math.inf
             return (0 if view.record.error is not None else 1, score if higher_is_better else -score)
 
         return sorted(self.views, key=rank)[:count]
@@ -85,7 +87,12 @@ def task_samples(run: RunSummary, task: str, data_root: Path | None = None) -> T
             f"{unmatched} of {len(records)} predictions match no sample of the dataset found now (their keys differ: "
             "another dataset version or task configuration); their inputs are not shown"
         )
-    views = [SampleView(records[k], samples_by_key.get(k), sample_headline(records[k], primary, derive, names)) for k in keys]
+    views = []
+    for key in keys:
+        record, sample = records[key], samples_by_key.get(key)
+        headline = sample_headline(record, primary, derive, names)
+        ranking = instance.ranking_score(sample, record.scores, record.parsed) if instance is not None and sample is not None else None
+        views.append(SampleView(record, sample, headline, headline if ranking is None else ranking))
     kind = run.task_manifest(task).get("kind") or (instance.kind.value if instance is not None else "answer")
     return TaskSamples(task, str(kind), primary, views, notes)
 
