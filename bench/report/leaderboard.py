@@ -15,7 +15,7 @@ __all__ = ["Format", "RunSummary", "find_runs", "load_run", "leaderboard", "sele
 
 Format = Literal["md", "csv", "latex", "html"]
 
-FIXED_COLUMNS = ("step", "model", "run", "fingerprint", "checkpoint", "errors", "samples")
+FIXED_COLUMNS = ("step", "model", "run", "setting", "fingerprint", "checkpoint", "errors", "samples")
 _COMPANIONS = (" ci_low", " ci_high", " errors", " n", " total")
 
 
@@ -26,10 +26,12 @@ def leaderboard(runs: Sequence[RunSummary], all_metrics: bool = False) -> pd.Dat
     rows = []
     better: dict[str, bool] = {}
     percent: dict[str, bool] = {}
+    settings = distinguishing_settings(runs)
     for run in runs:
         row: dict[str, Any] = {
             "model": run.model,
             "run": run.run_dir.name,
+            "setting": settings[run.run_dir],
             "fingerprint": run.adapter_fingerprint,
             "checkpoint": run.checkpoint or "",
             "errors": 0,
@@ -62,6 +64,34 @@ def leaderboard(runs: Sequence[RunSummary], all_metrics: bool = False) -> pd.Dat
     frame.attrs["higher_is_better"] = better
     frame.attrs["percent"] = percent
     return frame
+
+
+def distinguishing_settings(runs: Sequence[RunSummary]) -> dict[Any, str]:
+    """For each run, what sets it apart from the other runs of the same model in the table
+    (seed, prompt profiles, adapter options whose values differ), as ``k=v, ...``; empty for a
+    model with one run. Without it two rows of one model read as a contradiction."""
+    by_model: dict[str, list[RunSummary]] = {}
+    for run in runs:
+        by_model.setdefault(run.model, []).append(run)
+    described: dict[Any, str] = {}
+    for group in by_model.values():
+        facts = [_run_settings(run) for run in group]
+        names = sorted({name for fact in facts for name in fact})
+        differing = [name for name in names if len({repr(fact.get(name)) for fact in facts}) > 1]
+        for run, fact in zip(group, facts):
+            described[run.run_dir] = ", ".join(f"{name}={fact.get(name, '-')}" for name in differing)
+    return described
+
+
+def _run_settings(run: RunSummary) -> dict[str, Any]:
+    facts: dict[str, Any] = {"seed": run.manifest.get("seed")}
+    profiles = {str(entry.get("config", {}).get("prompt_profile", {}).get("name"))
+                for entry in run.manifest.get("tasks", {}).values()
+                if isinstance(entry.get("config", {}).get("prompt_profile"), dict)}
+    if profiles:
+        facts["profile"] = "+".join(sorted(profiles))
+    facts.update(run.adapter_options)
+    return facts
 
 
 def _set_metrics(summary: dict[str, Any]) -> dict[str, float]:
@@ -123,7 +153,7 @@ def sort_rows(frame: pd.DataFrame, column: str, ascending: bool | None = None) -
 def display_frame(frame: pd.DataFrame, digits: int = 1) -> pd.DataFrame:
     """Strings such as ``72.3 (63.0–80.1)``; missing cells (a task the model cannot do) are
     shown as ``–``; a metric without an interval (set-level) is shown alone."""
-    columns = ["model", "run"] + [c for c in ("checkpoint",) if c in frame.columns and frame[c].astype(bool).any()]
+    columns = ["model", "run"] + [c for c in ("setting", "checkpoint") if c in frame.columns and frame[c].astype(bool).any()]
     shown = frame[columns].copy()
     if "fingerprint" in frame.columns:
         shown["fingerprint"] = frame["fingerprint"]

@@ -90,3 +90,14 @@ def test_cli_writes_the_table_and_the_page(two_runs, report_data, tmp_path, caps
     assert page.read_text().count('<img src="data:image/jpeg;base64,') == 10
     assert main(["report", str(two_runs[0].parent), "--columns", "*correct"]) == 0
     assert "report-say correct" in capsys.readouterr().out
+
+
+def test_rows_of_one_model_say_what_sets_them_apart(make_run):
+    runs = [load_run(make_run("oracle")), load_run(make_run("oracle-wrong-40", model_args={"wrong_fraction": "0.4"})),
+            load_run(make_run("oracle-seed-3", seed=3))]
+    frame = leaderboard(runs)
+    assert list(frame["setting"]) == ["seed=0, wrong_fraction=0.0", "seed=0, wrong_fraction=0.4", "seed=3, wrong_fraction=0.0"]
+    shown = render(frame, "md")
+    assert "| setting" in shown and "seed=3, wrong_fraction=0.0" in shown
+    alone = leaderboard(runs[:1])
+    assert list(alone["setting"]) == [""] and "setting" not in render(alone, "md")
