@@ -133,3 +133,23 @@ def test_a_conversion_that_fails_midway_leaves_no_output(saved, small_disk):
     with pytest.raises(OSError):
         convert_checkpoint(folder / "pytorch_model.bin", target, shard_size="50KB")
     assert not target.exists()
+
+
+class _Payload:
+    """What a malicious checkpoint holds: a call made while it is unpickled."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo pwned > pwned.txt",))
+
+
+def test_a_malicious_checkpoint_is_refused_in_one_line_and_its_conversion_leaves_nothing(tmp_path, caplog, capsys, monkeypatch):
+    from bench.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    torch.save({"weight": torch.ones(2), "payload": _Payload()}, tmp_path / "evil.bin")
+    assert main(["convert", "textharmony", str(tmp_path / "evil.bin"), str(tmp_path / "out")]) == 2
+    assert "the checkpoint references posix.system" in caplog.text and "refusing to load it" in caplog.text
+    assert "Traceback" not in caplog.text + capsys.readouterr().err
+    assert not (tmp_path / "pwned.txt").exists() and not (tmp_path / "out").exists()
