@@ -17,6 +17,9 @@ Readers, one per source format, each returning the words of one image:
     asks for, and the image as ``<folder>/image.jpg``. Coordinates are rescaled to the image's
     actual size. TextHarmony trains its "Where is" grounding on these files.
 
+The output folder holds ``annotations.jsonl`` and ``images/``, relative links to the source
+images (nothing is copied), so it reads as a dataset whose images lie inside it.
+
 Which words become questions: don't-care regions and words without a letter or digit are
 left out, and so is every word that occurs more than once in its image (compared without case),
 since "Where is X?" would have more than one right answer.
@@ -47,6 +50,8 @@ from bench.types import Point, polygon_bounds
 logger = logging.getLogger(__name__)
 
 MARIO_FRAME = 512
+#: Folder of the output that links to the source images.
+IMAGE_LINKS = "images"
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG", ".gif", ".bmp")
 
 
@@ -170,8 +175,14 @@ def mario_images(root: Path, image_name: str = "image.jpg", index_file: Path | N
 
 # -- writing ----------------------------------------------------------------------------------------
 
-def grounding_entries(images: Iterable[ImageWords], output: Path, min_chars: int = 1) -> list[dict]:
-    """JSONL entries for the words worth asking about, with image paths relative to ``output``."""
+def linked_image(item: ImageWords) -> str:
+    """Where the output folder refers to an image: a link inside it (``images/<key><suffix>``),
+    so that the converted folder is a dataset whose images all lie inside it, without copies."""
+    return f"{IMAGE_LINKS}/{item.key}{item.image.suffix}"
+
+
+def grounding_entries(images: Iterable[ImageWords], min_chars: int = 1) -> list[dict]:
+    """JSONL entries for the words worth asking about, each naming its image's link."""
     entries = []
     for item in images:
         usable = [
@@ -190,7 +201,7 @@ def grounding_entries(images: Iterable[ImageWords], output: Path, min_chars: int
             entries.append(
                 {
                     "id": f"{item.key}-{index}",
-                    "image": os.path.relpath(item.image, output),
+                    "image": linked_image(item),
                     "text": word.text.strip(),
                     "box": [round(v, 3) for v in polygon_bounds(word.polygon)],
                     "polygon": [[round(x, 3), round(y, 3)] for x, y in word.polygon],
@@ -198,6 +209,16 @@ def grounding_entries(images: Iterable[ImageWords], output: Path, min_chars: int
                 }
             )
     return entries
+
+
+def link_images(images: Iterable[ImageWords], output: Path) -> None:
+    """Relative links, so that the source images and the output can move together."""
+    for item in images:
+        link = output / linked_image(item)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(os.path.relpath(item.image.absolute(), link.parent.absolute()))
 
 
 def write_annotations(entries: Sequence[dict], output: Path, name: str = "annotations.jsonl") -> Path:
@@ -225,7 +246,8 @@ def convert_main(argv: Sequence[str] | None = None) -> int:
         images = totaltext_images(args.images, args.annotations)
     else:
         images = mario_images(args.annotations, args.image_name, args.index_file)
-    entries = grounding_entries(images, args.output.absolute(), args.min_chars)
+    entries = grounding_entries(images, args.min_chars)
+    link_images(images, args.output)
     path = write_annotations(entries, args.output)
     logger.info("wrote %d questions about %d images to %s", len(entries), len(images), path)
     return 0

@@ -11,18 +11,18 @@ from bench.cli import main
 
 
 def test_lm_eval_spellings_of_the_run_options_are_accepted(toy_data, tmp_path, capsys):
-    code = main(["run", "--model", "test-echo", "--tasks", "toy-say", "--model_args", "wrong_every=3", "--batch_size", "5",
+    code = main(["run", "--model", "test-echo-placed", "--tasks", "toy-say", "--model_args", "wrong_every=3", "--batch_size", "5",
                  "--output_path", str(tmp_path / "out"), "--device", "cpu", "--data-dir", str(toy_data), "--no-progress"])
     assert code == 0
     (run_dir,) = (tmp_path / "out").iterdir()
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["adapter"]["options"]["wrong_every"] == 3 and manifest["adapter"]["options"]["device"] == "cpu"
     assert manifest["batch_size"] == 5
-    assert "test-echo · toy-say: exact 66.7" in capsys.readouterr().out
+    assert "test-echo-placed · toy-say: exact 66.7" in capsys.readouterr().out
 
 
 def test_device_and_a_different_device_model_arg_are_refused(toy_data, tmp_path, caplog):
-    code = main(["run", "--model", "test-echo", "--tasks", "toy-say", "--device", "cpu", "--model-args", "device=cuda",
+    code = main(["run", "--model", "test-echo-placed", "--tasks", "toy-say", "--device", "cpu", "--model-args", "device=cuda",
                  "--data-dir", str(toy_data), "--results-dir", str(tmp_path / "runs")])
     assert code == 2 and "--device cpu and --model-args device=cuda disagree" in caplog.text
 

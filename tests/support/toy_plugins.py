@@ -93,8 +93,6 @@ class EchoOptions:
     log_file: str = ""
     #: A file standing for weights: its content is part of the adapter's fingerprint.
     checkpoint: Path | None = None
-    #: Recorded only (the echo runs anywhere), as real adapters' device option is.
-    device: str = "auto"
 
 
 class EchoAdapter(ModelAdapter):
@@ -133,6 +131,18 @@ class EchoAdapter(ModelAdapter):
 
     def fail(self, request: AnswerRequest) -> None:
         raise RuntimeError(f"cannot answer {request.question!r}")
+
+
+@dataclass(frozen=True)
+class PlacedEchoOptions(EchoOptions):
+    #: Recorded only (the echo runs anywhere), as real adapters' device option is.
+    device: str = "auto"
+
+
+class PlacedEchoAdapter(EchoAdapter):
+    """``test-echo`` with a ``device`` option, as real adapters have."""
+
+    Options = PlacedEchoOptions
 
 
 @dataclass(frozen=True)
@@ -221,5 +231,5 @@ def register() -> None:
     """Idempotent, so that every test module may call it."""
     for name, task in (("toy-say", ToyTask), ("toy-paint", ToyPaintTask)):
         TASKS.add(name, task)
-    for name, adapter in (("test-echo", EchoAdapter), ("test-echo-oserror", OsErrorAdapter), ("test-painter", PainterAdapter)):
+    for name, adapter in (("test-echo", EchoAdapter), ("test-echo-oserror", OsErrorAdapter), ("test-echo-placed", PlacedEchoAdapter), ("test-painter", PainterAdapter)):
         ADAPTERS.add(name, adapter)

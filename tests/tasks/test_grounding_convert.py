@@ -59,9 +59,9 @@ def test_icdar2015(tmp_path: Path) -> None:
     # "###" is don't care, "EXIT"/"exit" occur twice, "!!" has no letter or digit.
     assert [(l["id"], l["text"]) for l in lines] == [("img_1-0", "Genaxis Theatre"), ("img_1-1", "[06]"), ("img_1-5", "a,b")]
     assert lines[2]["box"] == [5, 48, 31, 62] and lines[2]["image_size"] == [640, 360]
-    assert lines[0]["image"] == "../ch4_test_images/img_1.jpg"
+    assert lines[0]["image"] == "images/img_1.jpg"  # a link to the source image, inside the output
+    assert (output / "images" / "img_1.jpg").resolve() == (tmp_path / "ch4_test_images" / "img_1.jpg").resolve()
     task = TASKS.get("grounding").from_args({"data_dir": str(output)}, TaskContext(data_root=Path("/nonexistent")))
-    # The images live outside the data folder; the fingerprint names them from a common root.
     assert len(task.dataset_fingerprint()) == 16
     samples = task.load_samples()
     assert samples[2].box == (5, 48, 31, 62) and samples[2].polygon == ((5, 50), (30, 48), (31, 60), (6, 62))
@@ -84,7 +84,7 @@ def test_totaltext(tmp_path: Path) -> None:
     words = read_totaltext(gt / "poly_gt_img11.txt")
     assert [(w.text, w.ignore, len(w.polygon)) for w in words] == [("nauGHTY", False, 4), ("Joe's", False, 8), ("#", True, 4)]
     assert words[1].polygon[4] == (653, 366)
-    entries = grounding_entries(totaltext_images(tmp_path / "Images" / "Test", gt), tmp_path)
+    entries = grounding_entries(totaltext_images(tmp_path / "Images" / "Test", gt))
     assert [(e["text"], e["box"]) for e in entries] == [("nauGHTY", [115, 322, 503, 426]), ("Joe's", [562, 304, 687, 366])]
 
 
