@@ -105,7 +105,7 @@ class _TextHarmonyBase(ModelAdapter):
         ``sampling``: ``ImageSampling`` fields."""
         from .gate_modes import gate_policy
         from .generation import PROFILES
-        from .image_decoder import ImageSampling
+        from .image_sampling import ImageSampling
         from .pipeline import TextHarmonyPipeline
 
         return TextHarmonyPipeline(
