@@ -10,7 +10,8 @@ import pytest
 
 from bench.cli import main
 from bench.store import RunStore
-from bench.report.leaderboard import leaderboard, render, select_columns, sort_rows
+from bench.report.leaderboard import leaderboard, select_columns, sort_rows
+from bench.report.leaderboard_output import render
 from bench.report.runs import load_run
 
 
