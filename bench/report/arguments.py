@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.report.compare import COMPARE_RESAMPLES
+from bench.stats import PAIRED_RESAMPLES
 from bench.runner import DEFAULT_RESULTS_ROOT
 
 FORMATS = ["md", "csv", "latex", "html"]
@@ -43,7 +43,7 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alpha", type=float, default=0.05, help="significance level of the paired test (default 0.05)")
     parser.add_argument("--gate", choices=["primary", "all"], default="primary",
                         help="metrics whose significant drop fails the check: each task's headline (default) or every shown metric")
-    parser.add_argument("--resamples", type=int, default=COMPARE_RESAMPLES, help=f"bootstrap resamples and permutations (default {COMPARE_RESAMPLES})")
+    parser.add_argument("--resamples", type=int, default=PAIRED_RESAMPLES, help=f"bootstrap resamples and permutations (default {PAIRED_RESAMPLES})")
     parser.add_argument("--digits", type=int, default=1, help="decimals shown (default: 1)")
     parser.add_argument("--output", type=Path, help="also write the Markdown summary to a file (e.g. for a CI comment)")
     parser.add_argument("--html", type=Path, metavar="FILE", help="also write a self-contained HTML comparison page")
