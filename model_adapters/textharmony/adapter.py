@@ -187,6 +187,7 @@ class _CheckpointAdapter(_TextHarmonyBase):
     """A released checkpoint of configuration ``config_name``."""
 
     config_name = "release"
+    checkpoint_option = "checkpoint"
 
     def __init__(self, options: MMInterleavedOptions | None = None) -> None:
         super().__init__(options)
