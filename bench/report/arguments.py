@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.stats import PAIRED_RESAMPLES
 from bench.runner import DEFAULT_RESULTS_ROOT
+from bench.stats import PAIRED_RESAMPLES
 
 FORMATS = ["md", "csv", "latex", "html"]
 
@@ -25,7 +25,7 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--paper-model", metavar="MODEL", help="which of the paper's models to show (default: the paper's own; 'all')")
     parser.add_argument("--published-dir", type=Path, help="folder of published-results files (default: results/published)")
     parser.add_argument("--trend", action="store_true", help="each metric against the checkpoint step parsed from the adapter options")
-    parser.add_argument("--step-option", metavar="OPTION", help="adapter option holding the checkpoint (default: the one the adapter declares, then any option)")
+    parser.add_argument("--step-option", metavar="OPTION", help="adapter option holding the checkpoint (default: the declared one, then any)")
     parser.add_argument("--html", type=Path, metavar="FILE", help="also write a self-contained HTML report (tables, charts, galleries)")
     parser.add_argument("--data-dir", type=Path, help="benchmark data root, for input images in the HTML report (default: $THBENCH_DATA or data)")
     parser.add_argument("--gallery", type=int, default=8, help="generated samples shown per task in the HTML report")

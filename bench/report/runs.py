@@ -20,6 +20,7 @@ from bench.task import TASKS, MetricSpec, Task
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class RunSummary:
     run_dir: Path

@@ -103,7 +103,8 @@ class BaseComponents:
                     out[key] = _mapped(record, key)
         head = TEXT_HEAD_PREFIX + "head."
         if "lm_head.weight" in records:
-            out[head + "weight"] = _mapped(records["lm_head.weight"], head + "weight", (llm.vocab_size, llm.hidden_size), pad_rows)
+            shape = (llm.vocab_size, llm.hidden_size)
+            out[head + "weight"] = _mapped(records["lm_head.weight"], head + "weight", shape, pad_rows)
 
         def head_bias() -> torch.Tensor:
             bias = torch.zeros(llm.vocab_size)
