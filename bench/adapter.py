@@ -25,6 +25,9 @@ class ModelAdapter(ABC):
     default_batch_size: ClassVar[int] = 1
     #: The prompt profile tasks use for this model unless the user picks another one.
     prompt_profile: ClassVar[str] = "default"
+    #: The option that names the weights (a checkpoint file or a model folder), which reports
+    #: show and parse training steps from; ``None`` for a model without weights to choose.
+    checkpoint_option: ClassVar[str | None] = None
 
     def __init__(self, options: Any = None) -> None:
         self.options = options if options is not None else self.Options()

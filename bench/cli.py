@@ -312,7 +312,8 @@ def _run_command(args: argparse.Namespace) -> int:
     finally:
         group.close()
     if outcomes and group.is_main and args.shard is None:
-        from bench.report.leaderboard import leaderboard, render
+        from bench.report.leaderboard import leaderboard
+        from bench.report.leaderboard_output import render
         from bench.report.runs import load_run
 
         frame = leaderboard([load_run(o.run_dir) for o in outcomes])

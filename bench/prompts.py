@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from bench.types import IMAGE_PLACEHOLDER
 
@@ -92,12 +92,49 @@ class PromptProfile:
         return asdict(self)
 
 
-def choose_profile(profiles: dict[str, PromptProfile], requested: str | None, adapter_default: str, task: str) -> PromptProfile:
-    """An explicit request must exist; the adapter's preference falls back to ``default``."""
+#: The profile a task uses for a model it has no profile of.
+DEFAULT_PROFILE = "default"
+
+
+@dataclass(frozen=True)
+class ProfileFallback:
+    """A task lacks the prompt profile its model prefers and uses ``default`` instead: the
+    numbers are then not the model's own protocol, which the run must say."""
+
+    task: str
+    wanted: str
+    used: str = DEFAULT_PROFILE
+
+    def message(self) -> str:
+        return (
+            f"task {self.task!r} has no prompt profile {self.wanted!r} (the model's); using {self.used!r}. "
+            "Pass --prompt-profile to pick one on purpose"
+        )
+
+    def to_json(self) -> dict[str, str]:
+        return {"wanted": self.wanted, "used": self.used}
+
+
+def profile_fallback(
+    profiles: Mapping[str, PromptProfile], requested: str | None, adapter_default: str, task: str
+) -> ProfileFallback | None:
+    """The fallback :func:`choose_profile` makes, if it makes one (never for an explicit request)."""
+    if requested is not None or adapter_default in profiles:
+        return None
+    return ProfileFallback(task, adapter_default)
+
+
+def choose_profile(
+    profiles: Mapping[str, PromptProfile], requested: str | None, adapter_default: str, task: str
+) -> PromptProfile:
+    """An explicit request must exist; the adapter's preference falls back to ``default``
+    (see :func:`profile_fallback`)."""
     if requested is not None:
         if requested not in profiles:
             raise ValueError(
                 f"task {task!r} has no prompt profile {requested!r}; it has: {', '.join(sorted(profiles))}"
             )
         return profiles[requested]
-    return profiles.get(adapter_default, profiles["default"])
+    if profile_fallback(profiles, requested, adapter_default, task) is not None:
+        return profiles[DEFAULT_PROFILE]
+    return profiles[adapter_default]

@@ -135,6 +135,9 @@ def run(config: RunConfig, group: WorkGroup | None = None) -> RunOutcome:
     adapter = adapter_type.from_args(config.model_args)
     context = dataclasses.replace(config.context, adapter_prompt_profile=adapter_type.prompt_profile)
     tasks = [task_type.from_args(config.task_args.get(task_type.name, {}), context) for task_type in task_types]
+    if group.is_main:
+        for fallback in filter(None, (task.profile_fallback() for task in tasks)):
+            logger.warning(fallback.message())
     adapter_fingerprint = adapter.fingerprint()
     run_dir = config.run_dir or default_run_dir(
         config.results_root, config.model, adapter_fingerprint, config.seed, config.context.prompt_profile

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import types
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 from bench.context import TaskContext
 from bench.fingerprint import dataset_fingerprint, stable_hash
 from bench.options import NoOptions, build_options, option_roles, options_as_dict
+from bench.prompts import ProfileFallback, PromptProfile, profile_fallback
 from bench.registry import Registry
 from bench.types import Request, RequestKind, Response, ScoredSample
 
@@ -76,6 +78,8 @@ class Task(ABC):
     #: Options that only change set-level metrics (FID, CLIPScore): changing one recomputes
     #: those and nothing per sample.
     set_metric_options: ClassVar[tuple[str, ...]] = ()
+    #: Prompt profiles by name, for a task that phrases requests per model (``bench.prompts``).
+    profiles: ClassVar[Mapping[str, PromptProfile]] = types.MappingProxyType({})
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -157,7 +161,16 @@ class Task(ABC):
         described: dict[str, Any] = {"options": options_as_dict(self.options), "description": self.description}
         if self.data_warnings:
             described["data_warnings"] = {"count": len(self.data_warnings), "first": self.data_warnings[:MAX_WARNINGS_SHOWN]}
+        fallback = self.profile_fallback()
+        if fallback is not None:
+            described["prompt_profile_fallback"] = fallback.to_json()
         return described
+
+    def profile_fallback(self) -> ProfileFallback | None:
+        """Set when this task lacks the model's prompt profile and asks in ``default``'s words."""
+        if not self.profiles:
+            return None
+        return profile_fallback(self.profiles, self.context.prompt_profile, self.context.adapter_prompt_profile, self.name)
 
     @classmethod
     def headline(cls) -> str | None:

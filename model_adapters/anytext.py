@@ -95,6 +95,7 @@ class AnyTextAdapter(ModelAdapter):
     supported_kinds = frozenset({RequestKind.GENERATE_IMAGE, RequestKind.EDIT_IMAGE})
     Options = AnyTextOptions
     default_batch_size = 1
+    checkpoint_option = "model"
 
     def __init__(self, options: AnyTextOptions | None = None) -> None:
         super().__init__(options)

@@ -69,6 +69,7 @@ class DiffusersInpaintOptions(DiffusersOptions):
 
 class _DiffusersAdapter(ModelAdapter):
     default_batch_size = 4
+    checkpoint_option = "model"
 
     def __init__(self, options: DiffusersOptions | None = None) -> None:
         super().__init__(options)

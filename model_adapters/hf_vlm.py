@@ -52,6 +52,7 @@ class HfVlmAdapter(ModelAdapter):
     Options = HfVlmOptions
     default_batch_size = 8
     prompt_profile = "chat"
+    checkpoint_option = "model"
 
     def __init__(self, options: HfVlmOptions | None = None) -> None:
         super().__init__(options)

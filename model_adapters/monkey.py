@@ -61,6 +61,7 @@ class MonkeyAdapter(ModelAdapter):
     Options = MonkeyOptions
     default_batch_size = 8
     prompt_profile = "monkey"
+    checkpoint_option = "model"
 
     def __init__(self, options: MonkeyOptions | None = None) -> None:
         super().__init__(options)

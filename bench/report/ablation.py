@@ -18,11 +18,11 @@ import pandas as pd
 
 from bench.adapter import ADAPTERS
 from bench.registry import UnknownNameError
-from bench.report.compare import COMPARE_RESAMPLES, TaskComparison, compare_task, matching_labels
+from bench.report.compare import TaskComparison, compare_task, matching_labels
 from bench.report.compare_text import p_value_text, signed_number
 from bench.report.leaderboard import display_frame, leaderboard
 from bench.report.runs import RunSummary
-from bench.stats import DEFAULT_BOOTSTRAP_SEED
+from bench.stats import DEFAULT_BOOTSTRAP_SEED, PAIRED_RESAMPLES
 
 METHOD = (
     "Δ: paired over the samples both runs share, new − baseline, in display units; 95% interval from a "
@@ -56,7 +56,7 @@ def ablation(
     runs: Sequence[RunSummary],
     option: str,
     baseline: str | None = None,
-    resamples: int = COMPARE_RESAMPLES,
+    resamples: int = PAIRED_RESAMPLES,
     seed: int = DEFAULT_BOOTSTRAP_SEED,
 ) -> Ablation:
     """Rows in the order the runs are given, the baseline first."""

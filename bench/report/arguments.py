@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.report.compare import COMPARE_RESAMPLES
 from bench.runner import DEFAULT_RESULTS_ROOT
+from bench.stats import PAIRED_RESAMPLES
 
 FORMATS = ["md", "csv", "latex", "html"]
 
@@ -25,7 +25,7 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--paper-model", metavar="MODEL", help="which of the paper's models to show (default: the paper's own; 'all')")
     parser.add_argument("--published-dir", type=Path, help="folder of published-results files (default: results/published)")
     parser.add_argument("--trend", action="store_true", help="each metric against the checkpoint step parsed from the adapter options")
-    parser.add_argument("--step-option", metavar="OPTION", help="adapter option holding the checkpoint (default: checkpoint-like options)")
+    parser.add_argument("--step-option", metavar="OPTION", help="adapter option holding the checkpoint (default: the declared one, then any)")
     parser.add_argument("--html", type=Path, metavar="FILE", help="also write a self-contained HTML report (tables, charts, galleries)")
     parser.add_argument("--data-dir", type=Path, help="benchmark data root, for input images in the HTML report (default: $THBENCH_DATA or data)")
     parser.add_argument("--gallery", type=int, default=8, help="generated samples shown per task in the HTML report")
@@ -43,7 +43,7 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alpha", type=float, default=0.05, help="significance level of the paired test (default 0.05)")
     parser.add_argument("--gate", choices=["primary", "all"], default="primary",
                         help="metrics whose significant drop fails the check: each task's headline (default) or every shown metric")
-    parser.add_argument("--resamples", type=int, default=COMPARE_RESAMPLES, help=f"bootstrap resamples and permutations (default {COMPARE_RESAMPLES})")
+    parser.add_argument("--resamples", type=int, default=PAIRED_RESAMPLES, help=f"bootstrap resamples and permutations (default {PAIRED_RESAMPLES})")
     parser.add_argument("--digits", type=int, default=1, help="decimals shown (default: 1)")
     parser.add_argument("--output", type=Path, help="also write the Markdown summary to a file (e.g. for a CI comment)")
     parser.add_argument("--html", type=Path, metavar="FILE", help="also write a self-contained HTML comparison page")

@@ -15,7 +15,8 @@ from bench.report.ablation import ablation, ablation_frame, ablation_notes
 from bench.report.compare import compare_runs
 from bench.report.compare_text import comparison_markdown
 from bench.report.html import comparison_page, page, runs_page
-from bench.report.leaderboard import leaderboard, render, select_columns, sort_rows
+from bench.report.leaderboard import leaderboard, select_columns, sort_rows
+from bench.report.leaderboard_output import render
 from bench.report.published import load_paper, paper_frame, paper_notes
 from bench.report.runs import RunSummary, load_run, load_runs
 from bench.report.tables import html_table, render_strings

@@ -1,7 +1,8 @@
 """Regression check between two runs: paired differences with intervals and p-values.
 
 Both runs answered the same samples (same keys), so every statistic is paired sample by sample,
-which removes the between-sample variance that dominates unpaired intervals.
+which removes the between-sample variance that dominates unpaired intervals. The statistics are
+``bench.stats.paired_statistics``; this module pairs the runs' samples and metrics for it.
 
 * **Interval**: paired bootstrap. One set of resampling counts over the shared samples is applied
   to both runs; each resample gives both runs' metric means, derived metrics are recomputed from
@@ -22,21 +23,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Mapping, Sequence
+from typing import Literal, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
 from bench.report.runs import RunSummary, instantiate_task, metric_specs, task_class
-from bench.stats import DEFAULT_BOOTSTRAP_SEED, bootstrap_means, percentile_interval
+from bench.stats import DEFAULT_BOOTSTRAP_SEED, PAIRED_RESAMPLES, Derive, paired_statistics
 from bench.store import PredictionRecord
 from bench.task import MetricSpec
 
 logger = logging.getLogger(__name__)
 
-COMPARE_RESAMPLES = 2000
-_PERMUTATION_BLOCK = 500
 Gate = Literal["primary", "all"]
-Derive = Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -65,6 +63,15 @@ class MetricComparison:
         return bool(np.isfinite(self.p_value) and self.p_value < alpha)
 
 
+class HeadlineChange(NamedTuple):
+    """One shared sample's headline score in both runs."""
+
+    sample_id: str
+    key: str
+    base: float
+    new: float
+
+
 @dataclass(frozen=True)
 class TaskComparison:
     task: str
@@ -75,8 +82,8 @@ class TaskComparison:
     errors_new: int
     metrics: tuple[MetricComparison, ...]
     notes: tuple[str, ...] = ()
-    #: Per shared sample: (sample id, key, base headline score, new headline score).
-    changes: tuple[tuple[str, str, float, float], ...] = ()
+    #: Per shared sample, its headline score in both runs.
+    changes: tuple[HeadlineChange, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,7 +132,7 @@ def compare_runs(
     alpha: float = 0.05,
     max_drop: float = 0.0,
     gate: Gate = "primary",
-    resamples: int = COMPARE_RESAMPLES,
+    resamples: int = PAIRED_RESAMPLES,
     seed: int = DEFAULT_BOOTSTRAP_SEED,
 ) -> Comparison:
     notes = []
@@ -163,7 +170,7 @@ def matching_labels(base: RunSummary, new: RunSummary) -> list[tuple[str, str]]:
     return sorted(pairs.items())
 
 
-def compare_task(base: RunSummary, new: RunSummary, task: str, resamples: int = COMPARE_RESAMPLES,
+def compare_task(base: RunSummary, new: RunSummary, task: str, resamples: int = PAIRED_RESAMPLES,
                  seed: int = DEFAULT_BOOTSTRAP_SEED, new_task: str | None = None) -> TaskComparison:
     """``task`` is the base run's label; ``new_task`` the new run's label of the same
     configuration where the two runs label it differently (default: the same)."""
@@ -229,71 +236,6 @@ def compare_task(base: RunSummary, new: RunSummary, task: str, resamples: int = 
                           tuple(notes), changes)
 
 
-@dataclass(frozen=True)
-class PairedResult:
-    base: float
-    new: float
-    delta: float
-    ci95: tuple[float, float]
-    p_value: float
-
-
-def paired_statistics(
-    base: np.ndarray,
-    new: np.ndarray,
-    names: Sequence[str],
-    derive: Derive | None = None,
-    resamples: int = COMPARE_RESAMPLES,
-    seed: int = DEFAULT_BOOTSTRAP_SEED,
-) -> dict[str, PairedResult]:
-    """Paired bootstrap interval and sign-flip permutation p-value of new − base, for every
-    per-sample metric (columns of the n × m arrays) and every metric ``derive`` computes from
-    their means."""
-    if base.shape != new.shape or base.shape[1] != len(names):
-        raise ValueError(f"score arrays must both be (samples × {len(names)}), got {base.shape} and {new.shape}")
-    n = base.shape[0]
-
-    def metrics_of(means: np.ndarray) -> dict[str, np.ndarray]:
-        values = {name: means[:, i] for i, name in enumerate(names)}
-        if derive is not None:
-            values.update({k: np.asarray(v, dtype=np.float64) for k, v in derive(dict(values)).items()})
-        return values
-
-    base_point = metrics_of(base.mean(axis=0, keepdims=True))
-    new_point = metrics_of(new.mean(axis=0, keepdims=True))
-    # One bootstrap over both sides' columns: each resample takes the same samples from both.
-    both = bootstrap_means(np.hstack([base, new]), resamples, seed)
-    base_boot = metrics_of(both[:, : len(names)])
-    new_boot = metrics_of(both[:, len(names) :])
-
-    # Sign flips: a swapped sample moves its pair's half-difference from one side to the other.
-    # Drawn in blocks so that memory stays small for large sets.
-    rng = np.random.default_rng(seed + 1)
-    centre = (base + new).mean(axis=0) / 2.0
-    half_difference = (base - new) / 2.0
-    blocks: dict[str, list[np.ndarray]] = {}
-    for start in range(0, resamples, _PERMUTATION_BLOCK):
-        signs = rng.choice(np.array([-1.0, 1.0]), size=(min(_PERMUTATION_BLOCK, resamples - start), n))
-        shift = signs @ half_difference / n
-        base_perm, new_perm = metrics_of(centre + shift), metrics_of(centre - shift)
-        for name in base_perm:
-            blocks.setdefault(name, []).append(np.abs(new_perm[name] - base_perm[name]))
-
-    results = {}
-    for name in base_point:
-        observed = float(new_point[name][0] - base_point[name][0])
-        spread = new_boot[name] - base_boot[name]
-        permuted = np.concatenate(blocks[name])
-        if np.isfinite(observed):
-            extreme = int(np.count_nonzero(permuted >= abs(observed) - 1e-12 * max(1.0, abs(observed))))
-            p_value = (1 + extreme) / (1 + resamples)
-            ci95 = percentile_interval(spread[np.isfinite(spread)]) if np.isfinite(spread).any() else (np.nan, np.nan)
-        else:
-            p_value, ci95 = float("nan"), (float("nan"), float("nan"))
-        results[name] = PairedResult(float(base_point[name][0]), float(new_point[name][0]), observed, ci95, p_value)
-    return results
-
-
 def _score_matrix(records: Sequence[PredictionRecord], specs: Sequence[MetricSpec]) -> np.ndarray:
     return np.array(
         [[float(record.scores.get(spec.name, spec.miss_value)) for spec in specs] for record in records],
@@ -322,10 +264,10 @@ def sample_headline(record: PredictionRecord, metric: str | None, derive: Derive
     return float(values[metric][0]) if metric in values else float("nan")
 
 
-def _headline_changes(base_records, new_records, shared, primary, derive, names) -> tuple[tuple[str, str, float, float], ...]:
+def _headline_changes(base_records, new_records, shared, primary, derive, names) -> tuple[HeadlineChange, ...]:
     return tuple(
-        (base_records[k].id, k, sample_headline(base_records[k], primary, derive, names),
-         sample_headline(new_records[k], primary, derive, names))
+        HeadlineChange(base_records[k].id, k, sample_headline(base_records[k], primary, derive, names),
+                       sample_headline(new_records[k], primary, derive, names))
         for k in shared
     )
 

@@ -275,9 +275,9 @@ def comparison_page(comparison: Comparison, data_root: Path | None = None, count
 
 def _changed_samples(comparison: Comparison, task: str, count: int, data_root: Path | None) -> str:
     task_comparison = next(t for t in comparison.tasks if t.task == task)
-    changed = [c for c in task_comparison.changes if math.isfinite(c[2]) and math.isfinite(c[3]) and c[2] != c[3]]
+    changed = [c for c in task_comparison.changes if math.isfinite(c.base) and math.isfinite(c.new) and c.base != c.new]
     higher = next((m.higher_is_better for m in task_comparison.metrics if m.primary), True)
-    changed.sort(key=lambda c: (c[3] - c[2]) if higher else (c[2] - c[3]))
+    changed.sort(key=lambda c: (c.new - c.base) if higher else (c.base - c.new))
     chosen = changed[:count]
     if not chosen:
         return "<p>No sample changed its headline score.</p>"

@@ -8,10 +8,10 @@ from typing import Any, Literal, Sequence
 import pandas as pd
 
 from bench.report.runs import RunSummary, find_runs, load_run
-from bench.report.tables import markdown_table, render_strings
+from bench.report.tables import markdown_table
 
 __all__ = ["Format", "RunSummary", "find_runs", "load_run", "leaderboard", "select_columns", "sort_rows",
-           "metric_columns", "display_frame", "render", "markdown_table"]
+           "metric_columns", "display_frame", "markdown_table"]
 
 Format = Literal["md", "csv", "latex", "html"]
 
@@ -22,7 +22,7 @@ _COMPANIONS = (" ci_low", " ci_high", " errors", " n", " total")
 def leaderboard(runs: Sequence[RunSummary], all_metrics: bool = False) -> pd.DataFrame:
     """Numbers as floats (percent metrics ×100) with ``… ci_low`` / ``… ci_high`` companions,
     and per-task ``<task> errors`` / ``<task> n``; formatting for display happens in
-    :func:`render`. ``frame.attrs["higher_is_better"]`` tells sorting which way is better."""
+    :func:`bench.report.leaderboard_output.render`. ``frame.attrs["higher_is_better"]`` tells sorting which way is better."""
     rows = []
     better: dict[str, bool] = {}
     percent: dict[str, bool] = {}
@@ -184,14 +184,3 @@ def _mark_partial(cells: pd.Series, frame: pd.DataFrame, task: str) -> list[str]
         partial = cell != "–" and not pd.isna(n) and not pd.isna(total) and int(n) < int(total)
         marked.append(f"{cell} [n={int(n)}/{int(total)}]" if partial else cell)
     return marked
-
-
-def render(frame: pd.DataFrame, fmt: Format = "md", digits: int = 1) -> str:
-    """The leaderboard as text; ``html`` is a complete self-contained page with a bar chart."""
-    if fmt == "csv":
-        return frame.to_csv(index=False, float_format=f"%.{digits + 2}f")
-    if fmt == "html":
-        from bench.report.html import leaderboard_page
-
-        return leaderboard_page(frame, digits=digits)
-    return render_strings(display_frame(frame, digits), fmt)

@@ -12,15 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from bench.adapter import ADAPTERS
 from bench.context import TaskContext
 from bench.registry import UnknownNameError
 from bench.store import CorruptStoreError, PredictionRecord, RunStore, StoreFormatError
 from bench.task import TASKS, MetricSpec, Task
 
 logger = logging.getLogger(__name__)
-
-#: Adapter options that usually point at weights; the first one present names the checkpoint.
-CHECKPOINT_OPTIONS = ("checkpoint", "ckpt", "weights", "model_path", "load_from", "path")
 
 
 @dataclass(frozen=True)
@@ -40,13 +38,19 @@ class RunSummary:
         return dict(self.manifest.get("adapter", {}).get("options", {}))
 
     @property
+    def checkpoint_option(self) -> str | None:
+        """The option the run's adapter declares as naming its weights (``None`` without one,
+        or when the adapter's plugin is not installed here)."""
+        try:
+            return ADAPTERS.get(self.model).checkpoint_option
+        except UnknownNameError:
+            return None
+
+    @property
     def checkpoint(self) -> str | None:
-        """The checkpoint option as given (a path or a hub name), if the adapter has one."""
-        options = self.adapter_options
-        for name in CHECKPOINT_OPTIONS:
-            if options.get(name):
-                return str(options[name])
-        return None
+        """The checkpoint option as given (a path or a hub name), if the adapter declares one."""
+        value = self.adapter_options.get(self.checkpoint_option) if self.checkpoint_option else None
+        return str(value) if value else None
 
     @property
     def tasks(self) -> dict[str, Any]:
@@ -194,9 +198,11 @@ def checkpoint_step(text: str) -> int | None:
 
 
 def run_step(run: RunSummary, option: str | None = None) -> int | None:
-    """The run's checkpoint step, parsed from ``option`` (or from the checkpoint-like options)."""
+    """The run's checkpoint step, parsed from ``option`` (or from the adapter's checkpoint
+    option, then from any option)."""
     options = run.adapter_options
-    names = [option] if option else [*CHECKPOINT_OPTIONS, *sorted(options)]
+    declared = [run.checkpoint_option] if run.checkpoint_option else []
+    names = [option] if option else [*declared, *sorted(options)]
     for name in names:
         value = options.get(name)
         if isinstance(value, str) and (step := checkpoint_step(value)) is not None:

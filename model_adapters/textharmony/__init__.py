@@ -10,6 +10,7 @@ harness's request kinds. One file per component:
 * ``gate_modes``: the Slide-LoRA routings an ablation can choose
 * ``deformable_attention``: multi-scale deformable attention in plain PyTorch
 * ``image_decoder``: SD2-base UNet/VAE with a perceiver and a deformable control branch
+* ``image_sampling``: the DDPM loop and scheduler that sample images from it
 * ``model``, ``build``: the assembled model, built on meta or with random weights
 * ``checkpoint``, ``checkpoint_io``, ``split_file``, ``base_components``, ``convert``: weights
 * ``tokenizer``, ``images``, ``prompts``, ``generation``, ``pipeline``: inference
@@ -43,7 +44,8 @@ _EXPORTS = {
     "TextGenerationProfile": "generation",
     "GREEDY": "generation",
     "RELEASE": "generation",
-    "ImageSampling": "image_decoder",
+    "ImageSampling": "image_sampling",
+    "ImageSampler": "image_sampling",
     "PromptRoutedGate": "slide_lora",
     "FixedGate": "slide_lora",
     "LearnedGate": "slide_lora",

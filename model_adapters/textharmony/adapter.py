@@ -24,13 +24,20 @@ from itertools import groupby
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Sequence
 
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from bench.adapter import ModelAdapter, register_adapter
-from bench.types import IMAGE_PLACEHOLDER, AnswerRequest, EditImageRequest, GenerateImageRequest, ImageSource, RequestKind
-from model_adapters.common.torch_options import resolve_device
+from bench.options import OptionError
+from bench.types import AnswerRequest, EditImageRequest, GenerateImageRequest, RequestKind
+from model_adapters.common.folders import ModelFolderError
+from model_adapters.common.geometry import polygon_mask
+from model_adapters.common.images import open_image, resized
+from model_adapters.common.prompts import prompt_parts
+from model_adapters.common.torch_options import DtypeName, check_device, resolve_device, resolve_dtype
 
 from .gate_modes import GateMode
+from .tokenizer import require_tokenizer_files
+from .weight_files import locate_checkpoint
 
 if TYPE_CHECKING:  # the modeling code (torch, diffusers) is imported by ``load`` only
     from .model import TextHarmonyModel
@@ -39,18 +46,6 @@ if TYPE_CHECKING:  # the modeling code (torch, diffusers) is imported by ``load`
     from .tokenizer import TextTokenizer
 
 logger = logging.getLogger(__name__)
-
-
-def _open_image(source: ImageSource) -> Image.Image:
-    return source if isinstance(source, Image.Image) else Image.open(source)
-
-
-def _polygon_mask(size: tuple[int, int], polygons) -> Image.Image:
-    mask = Image.new("L", size, 0)
-    draw = ImageDraw.Draw(mask)
-    for polygon in polygons:
-        draw.polygon([tuple(map(float, p)) for p in polygon], fill=255)
-    return mask
 
 
 @dataclass(frozen=True)
@@ -65,7 +60,7 @@ class MMInterleavedOptions:
     #: stabilityai/stable-diffusion-2-base (TextHarmony) or -2-1-base (MM-Interleaved).
     sd2: Path | None = None
     device: str = "auto"
-    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    dtype: DtypeName = "auto"
     generation: Literal["greedy", "release"] = "greedy"
     seeds: Literal["release", "request"] = "release"
     guidance_scale: float = 7.5
@@ -105,7 +100,7 @@ class _TextHarmonyBase(ModelAdapter):
         ``sampling``: ``ImageSampling`` fields."""
         from .gate_modes import gate_policy
         from .generation import PROFILES
-        from .image_decoder import ImageSampling
+        from .image_sampling import ImageSampling
         from .pipeline import TextHarmonyPipeline
 
         return TextHarmonyPipeline(
@@ -153,18 +148,8 @@ class _TextHarmonyBase(ModelAdapter):
     def _segments(pipeline: TextHarmonyPipeline, request: AnswerRequest) -> list[Segment]:
         """The prompt with each ``<image>`` replaced by the next image; images without a
         placeholder go first."""
-        images = [pipeline.image_input(_open_image(i)) for i in request.images]
-        pieces = request.prompt.split(IMAGE_PLACEHOLDER)
-        placed = len(pieces) - 1
-        if placed > len(images):
-            raise ValueError(f"{request.key}: the prompt has {placed} image placeholders but {len(images)} images")
-        segments: list[Segment] = list(images[: len(images) - placed])
-        remaining = images[len(images) - placed :]
-        for index, piece in enumerate(pieces):
-            segments.append(piece)
-            if index < placed:
-                segments.append(remaining[index])
-        return segments
+        images = iter([pipeline.image_input(open_image(i)) for i in request.images])
+        return [next(images) if part is None else part for part in prompt_parts(request.prompt, len(request.images))]
 
     # ------------------------------------------------------------------ images
 
@@ -172,10 +157,6 @@ class _TextHarmonyBase(ModelAdapter):
         if self.options.seeds == "request":
             return [request.seed + i for i in range(request.num_images)]
         return pipeline.release_seeds(request.num_images)
-
-    @staticmethod
-    def _sized(images: list[Image.Image], width: int, height: int) -> list[Image.Image]:
-        return [i if i.size == (width, height) else i.resize((width, height), Image.BICUBIC) for i in images]
 
     def generate_image(self, requests: Sequence[GenerateImageRequest]) -> list[list[Image.Image]]:
         """One request at a time: batched matrix products round differently from unbatched
@@ -185,7 +166,7 @@ class _TextHarmonyBase(ModelAdapter):
         results = []
         for request in requests:
             images = pipeline.generate_images([request.prompt], [self._seeds(pipeline, request)])[0]
-            results.append(self._sized(images, request.width, request.height))
+            results.append([resized(image, (request.width, request.height)) for image in images])
         return results
 
     def edit_image(self, requests: Sequence[EditImageRequest]) -> list[list[Image.Image]]:
@@ -195,10 +176,10 @@ class _TextHarmonyBase(ModelAdapter):
         pipeline = self._ready()
         results = []
         for request in requests:
-            image = _open_image(request.image).convert("RGB")
-            mask = _open_image(request.mask) if request.mask is not None else _polygon_mask(image.size, request.polygons)
+            image = open_image(request.image)
+            mask = open_image(request.mask, "L") if request.mask is not None else polygon_mask(image.size, request.polygons)
             edited = pipeline.edit_images([image], [mask], [" ".join(request.texts)], [self._seeds(pipeline, request)])[0]
-            results.append(self._sized(edited, *image.size))
+            results.append([resized(result, image.size) for result in edited])
         return results
 
 
@@ -206,22 +187,21 @@ class _CheckpointAdapter(_TextHarmonyBase):
     """A released checkpoint of configuration ``config_name``."""
 
     config_name = "release"
+    checkpoint_option = "checkpoint"
+
+    def __init__(self, options: MMInterleavedOptions | None = None) -> None:
+        super().__init__(options)
+        _check_paths(self.name, self.options)
+        check_device(self.options.device)
 
     def load(self) -> None:
-        import torch
-
         from .base_components import BaseComponents
         from .checkpoint import load_model
         from .tokenizer import VicunaTokenizer
 
         options = self.options
-        if options.checkpoint is None or options.vicuna is None:
-            raise ValueError(
-                f"{self.name} needs checkpoint=PATH (pytorch_model.bin, its .binaa/.binab/.binac parts, or a "
-                "converted folder) and vicuna=PATH (local lmsys/vicuna-13b-v1.3, for the tokenizer)"
-            )
-        device = str(resolve_device(options.device))
-        dtype = None if options.dtype == "auto" else getattr(torch, options.dtype)
+        device = resolve_device(options.device)
+        dtype = resolve_dtype(options.dtype, device)
         base = BaseComponents(vicuna=options.vicuna, clip=options.clip, sd2=options.sd2)
         model, self.report = load_model(
             options.checkpoint, self.config_name, device=device, dtype=dtype, allow_partial=options.allow_partial, base=base
@@ -239,6 +219,23 @@ class _CheckpointAdapter(_TextHarmonyBase):
         if self.pipeline is not None:
             described["checkpoint"] = self.report.summary()
         return described
+
+
+def _check_paths(adapter: str, options: MMInterleavedOptions) -> None:
+    """Every local path the load reads, checked before anything loads."""
+    if options.checkpoint is None or options.vicuna is None:
+        raise OptionError(
+            f"{adapter} needs checkpoint=PATH (pytorch_model.bin, its .binaa/.binab/.binac parts, or a "
+            "converted folder) and vicuna=PATH (local lmsys/vicuna-13b-v1.3, for the tokenizer)"
+        )
+    locate_checkpoint(options.checkpoint)
+    require_tokenizer_files(options.vicuna)
+    folders = [("clip", options.clip)]
+    if options.sd2 is not None:
+        folders += [("sd2", options.sd2 / "unet"), ("sd2", options.sd2 / "vae")]
+    for option, folder in folders:
+        if folder is not None and not folder.is_dir():
+            raise ModelFolderError(f"folder {folder} does not exist (model {adapter!r} option {option})")
 
 
 class _TinyAdapter(_TextHarmonyBase):

@@ -8,7 +8,6 @@ text head's new logits start at -100, CLIP's position table is resized to the 89
 
 from __future__ import annotations
 
-import json
 import re
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -18,13 +17,13 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import PEFT_VIT_PREFIX
 from .checkpoint_io import TensorRecord, file_records
 from .config import TextHarmonyConfig
+from .keys import DIFFUSION_PREFIX, LLM_PREFIX, PEFT_VIT_PREFIX, TEXT_HEAD_PREFIX
+from .weight_files import INDEX_FILES, index_shards
 
 WEIGHT_FILES = (
-    "model.safetensors.index.json",
-    "pytorch_model.bin.index.json",
+    *INDEX_FILES,
     "model.safetensors",
     "pytorch_model.bin",
     "diffusion_pytorch_model.safetensors",
@@ -40,13 +39,7 @@ def _weight_files(folder: Path, what: str) -> list[Path]:
     for name in WEIGHT_FILES:
         candidate = folder / name
         if candidate.is_file():
-            if name.endswith(".index.json"):
-                shards = sorted(set(json.loads(candidate.read_text())["weight_map"].values()))
-                for shard in shards:
-                    if not (folder / shard).is_file():
-                        raise FileNotFoundError(f"{what}: {candidate} lists {folder / shard}, which is missing")
-                return [folder / s for s in shards]
-            return [candidate]
+            return index_shards(candidate) if name in INDEX_FILES else [candidate]
     raise FileNotFoundError(f"{what}: {folder} contains none of the weight files {', '.join(WEIGHT_FILES)}")
 
 
@@ -80,7 +73,8 @@ class BaseComponents:
                     if part == "vae":
                         name = re.sub(r"attentions\.(\d+)\.(query|key|value|proj_attn)\.",
                                       lambda m: f"attentions.{m[1]}.{_VAE_RENAMES[m[2]]}.", name)
-                    out[f"image_decoder.decoder.{part}.{name}"] = _mapped(record, f"image_decoder.decoder.{part}.{name}")
+                    key = f"{DIFFUSION_PREFIX}{part}.{name}"
+                    out[key] = _mapped(record, key)
         return out
 
     @staticmethod
@@ -102,26 +96,27 @@ class BaseComponents:
         out = {}
         for name, record in records.items():
             if name.startswith("model.") and "rotary_emb" not in name:
-                key = "mm_decoder." + name[len("model.") :]
-                if key == "mm_decoder.embed_tokens.weight":
+                key = LLM_PREFIX + name[len("model.") :]
+                if key == LLM_PREFIX + "embed_tokens.weight":
                     out[key] = _mapped(record, key, (llm.vocab_size, llm.hidden_size), pad_rows)
                 else:
                     out[key] = _mapped(record, key)
+        head = TEXT_HEAD_PREFIX + "head."
         if "lm_head.weight" in records:
-            out["text_decoder.head.weight"] = _mapped(
-                records["lm_head.weight"], "text_decoder.head.weight", (llm.vocab_size, llm.hidden_size), pad_rows
-            )
+            shape = (llm.vocab_size, llm.hidden_size)
+            out[head + "weight"] = _mapped(records["lm_head.weight"], head + "weight", shape, pad_rows)
 
         def head_bias() -> torch.Tensor:
             bias = torch.zeros(llm.vocab_size)
             bias[llm.base_vocab_size :] = -100.0
             return bias
 
-        out["text_decoder.head.bias"] = _constant("text_decoder.head.bias", head_bias, (llm.vocab_size,))
-        out["text_decoder.head_new.weight"] = _constant(
-            "text_decoder.head_new.weight", lambda: torch.zeros(grow, llm.hidden_size), (grow, llm.hidden_size)
+        new_rows = TEXT_HEAD_PREFIX + "head_new."
+        out[head + "bias"] = _constant(head + "bias", head_bias, (llm.vocab_size,))
+        out[new_rows + "weight"] = _constant(
+            new_rows + "weight", lambda: torch.zeros(grow, llm.hidden_size), (grow, llm.hidden_size)
         )
-        out["text_decoder.head_new.bias"] = _constant("text_decoder.head_new.bias", lambda: torch.full((grow,), 95.0), (grow,))
+        out[new_rows + "bias"] = _constant(new_rows + "bias", lambda: torch.full((grow,), 95.0), (grow,))
         return out
 
     @staticmethod

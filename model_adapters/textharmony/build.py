@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from .config import TextHarmonyConfig, resolve_config
+from .keys import VAE_PREFIX
 from .model import TextHarmonyModel
 
 #: Parameters that the architecture initialises to zero (which would hide whole code paths in a
@@ -21,7 +22,7 @@ def default_dtype(device: torch.device | str) -> torch.dtype:
 
 def keeps_float32(name: str) -> bool:
     """The VAE decodes in float32 in the release, whatever the rest of the model runs in."""
-    return ".decoder.vae." in f".{name}"
+    return name.startswith(VAE_PREFIX)
 
 
 def cast_model(model: nn.Module, dtype: torch.dtype) -> nn.Module:

@@ -15,7 +15,6 @@ skipped) a load with missing or unexpected keys is refused unless ``allow_partia
 
 from __future__ import annotations
 
-import json
 import logging
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -28,7 +27,9 @@ from torch import nn
 from .build import build_model, default_dtype, keeps_float32
 from .checkpoint_io import TensorRecord, file_records
 from .config import TextHarmonyConfig
-from .split_file import SplitFile, find_parts
+from .keys import canonical_key
+from .split_file import SplitFile
+from .weight_files import CheckpointFiles, locate_checkpoint
 
 if TYPE_CHECKING:
     from .base_components import BaseComponents
@@ -39,19 +40,6 @@ logger = logging.getLogger(__name__)
 class PartialCheckpointError(ValueError):
     """The checkpoint misses keys the model has, or has keys it lacks."""
 
-PLAIN_VIT_PREFIX = "visual_tokenizer.encoder."
-PEFT_VIT_PREFIX = "visual_tokenizer.encoder.base_model.model."
-INDEX_FILES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
-
-
-def canonical_key(name: str) -> str:
-    """The release's (``peft``) key for ``name``; plain ViT keys are moved under ``base_model.model``.
-
-    Both checkpoint keys and model keys are compared in this form, whichever layout each uses."""
-    if name.startswith(PLAIN_VIT_PREFIX) and not name.startswith(PEFT_VIT_PREFIX):
-        return PEFT_VIT_PREFIX + name[len(PLAIN_VIT_PREFIX) :]
-    return name
-
 
 class CheckpointSource:
     """The tensors of one checkpoint, by canonical key; owns the open files."""
@@ -59,53 +47,23 @@ class CheckpointSource:
     def __init__(self, path: "str | Path") -> None:
         self.path = Path(path)
         self._files = ExitStack()
-        self.layout, handles = self._open(self.path)
+        located = locate_checkpoint(self.path)
+        self.layout = located.layout
         self.records: dict[str, TensorRecord] = {}
-        for source, handle in handles:
+        for source, handle in self._open(located):
             for record in file_records(handle, source):
                 key = canonical_key(record.name)
                 if key in self.records:
                     raise ValueError(f"{source}: tensor {key!r} appears in more than one shard")
                 self.records[key] = record
 
-    def _open(self, path: Path) -> tuple[str, list[tuple[str, Any]]]:
-        def opened(file: Path) -> tuple[str, Any]:
-            return str(file), self._files.enter_context(open(file, "rb"))
-
-        if path.is_dir():
-            for index_name in INDEX_FILES:
-                index = path / index_name
-                if index.is_file():
-                    shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-                    missing = [s for s in shards if not (path / s).is_file()]
-                    if missing:
-                        raise FileNotFoundError(f"{index} lists shards that are not in {path}: {missing}")
-                    return f"sharded ({index_name})", [opened(path / s) for s in shards]
-            for pattern in ("*.safetensors", "*.bin"):
-                shards = sorted(path.glob(pattern))
-                if shards:
-                    return f"folder of {pattern}", [opened(s) for s in shards]
-            parts = find_parts(path / "pytorch_model.bin")
-            if parts:
-                return self._split(parts)
-            raise FileNotFoundError(
-                f"no checkpoint in {path}: expected {' or '.join(INDEX_FILES)}, *.safetensors, *.bin, "
-                "or the split parts pytorch_model.binaa, pytorch_model.binab, ..."
-            )
-        if path.is_file() and not _is_part(path):
-            return "single file", [opened(path)]
-        parts = find_parts(path.with_name(path.name[:-2])) if _is_part(path) else find_parts(path)
-        if parts:
-            return self._split(parts)
-        raise FileNotFoundError(
-            f"checkpoint {path} does not exist, and neither do split parts {path.name}aa, {path.name}ab, ... "
-            f"next to it; download pytorch_model.binaa/.binab/.binac of the release into {path.parent}"
-        )
-
-    def _split(self, parts: list[Path]) -> tuple[str, list[tuple[str, Any]]]:
-        logger.info("reading %d split parts in sequence: %s", len(parts), ", ".join(p.name for p in parts))
-        joined = self._files.enter_context(SplitFile(parts))
-        return f"split parts ({len(parts)})", [(f"{parts[0].parent}/{parts[0].name[:-2]}{{aa..}}", joined)]
+    def _open(self, located: CheckpointFiles) -> list[tuple[str, Any]]:
+        if located.split:
+            parts = located.files
+            logger.info("reading %d split parts in sequence: %s", len(parts), ", ".join(p.name for p in parts))
+            joined = self._files.enter_context(SplitFile(parts))
+            return [(f"{parts[0].parent}/{parts[0].name[:-2]}{{aa..}}", joined)]
+        return [(str(file), self._files.enter_context(open(file, "rb"))) for file in located.files]
 
     def describe(self) -> dict[str, Any]:
         return {"path": str(self.path), "layout": self.layout, "tensors": len(self.records)}
@@ -118,10 +76,6 @@ class CheckpointSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _is_part(path: Path) -> bool:
-    return path.suffix.startswith(".bin") and len(path.suffix) == 6 and path.suffix[-2:].isalpha()
 
 
 @dataclass

@@ -9,7 +9,7 @@ seeded from the profile, so sampled answers do not depend on batch composition.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
 import torch
@@ -160,70 +160,102 @@ def beam_decode(
     hypotheses = [_Hypotheses(beams, profile.length_penalty, []) for _ in range(batch)]
     done = [False] * batch
     stop_set = set(stop_ids)
-    candidates = max(2, 1 + len(stop_set)) * beams
 
     for _ in range(profile.max_new_tokens):
         scores = torch.log_softmax(logits.float(), dim=-1)
         scores = _penalize_repeats(scores, sequences, profile.repetition_penalty)
         scores = scores + beam_scores[:, None]
-        flat_scores = scores.view(batch, beams * vocab)
-        if profile.do_sample:
-            warped = _top_p(_top_k(scores, profile.top_k, 2), profile.top_p, 2).view(batch, beams * vocab)
-            probs = warped.softmax(-1)
-            picks = [torch.multinomial(probs[b], 2 * beams, generator=generators[b]) for b in range(batch)]
-            picked = torch.stack(picks)
-            picked_scores = warped.gather(1, picked)
-            picked_scores, order = picked_scores.sort(dim=1, descending=True)
-            picked = picked.gather(1, order)
-        else:
-            picked_scores, picked = flat_scores.topk(candidates, dim=1)
-        next_beams, next_tokens, next_scores = [], [], []
-        cur_len = sequences.shape[1]
+        picked_scores, picked = _candidates(scores.view(batch, beams, vocab), profile, generators, len(stop_set))
+        chosen = _Chosen()
         for b in range(batch):
             if done[b]:
-                next_beams += [b * beams] * beams
-                next_tokens += [start_id] * beams
-                next_scores += [0.0] * beams
+                chosen.add([(b * beams, start_id, 0.0)] * beams)
                 continue
-            kept = 0
-            for rank, (score, flat) in enumerate(zip(picked_scores[b].tolist(), picked[b].tolist())):
-                beam, token = divmod(flat, vocab)
-                source = b * beams + beam
-                if token in stop_set:
-                    if rank < beams:
-                        hypotheses[b].add(sequences[source].tolist(), score)
-                    continue
-                next_beams.append(source)
-                next_tokens.append(token)
-                next_scores.append(score)
-                kept += 1
-                if kept == beams:
-                    break
-            # Too many candidates ended: pad with copies that can never win.
-            filler = (next_beams[-1], next_tokens[-1]) if kept else (b * beams, start_id)
-            for _ in range(beams - kept):
-                next_beams.append(filler[0])
-                next_tokens.append(filler[1])
-                next_scores.append(-1e9)
+            kept = _advance(hypotheses[b], b, picked_scores[b].tolist(), picked[b].tolist(), sequences, vocab, stop_set, start_id)
+            chosen.add(kept)
             # transformers (4.31, which the release pins) judges a request finished against the
             # length the candidates would have, one more than the running sequences.
-            done[b] = hypotheses[b].is_done(max(picked_scores[b].tolist()), cur_len + 1)
+            done[b] = hypotheses[b].is_done(max(picked_scores[b].tolist()), sequences.shape[1] + 1)
         if all(done):
             break
-        source_rows = torch.tensor(next_beams, device=device)
-        tokens = torch.tensor(next_tokens, device=device)
-        beam_scores = torch.tensor(next_scores, device=device)
+        source_rows, tokens, beam_scores = chosen.tensors(device)
         sequences = torch.cat((sequences.index_select(0, source_rows), tokens[:, None]), dim=1)
         if sequences.shape[1] > profile.max_new_tokens:
             break
         logits, state = step(tokens, state.select(source_rows))
+    return [_best(hypotheses[b], done[b], b, sequences, beam_scores) for b in range(batch)]
 
-    results = []
-    for b in range(batch):
-        if not done[b]:
-            for i in range(beams):
-                row = b * beams + i
-                hypotheses[b].add(sequences[row].tolist(), float(beam_scores[row]))
-        best = hypotheses[b].items[0][1]
-        results.append(best[1:])
-    return results
+
+def _candidates(
+    scores: torch.Tensor, profile: TextGenerationProfile, generators: Sequence[torch.Generator], stops: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scores, flat beam * vocab indices) of each request's candidates, best first: ``2 *
+    beams`` drawn from the warped distribution when sampling, else enough of the top ones that
+    ``beams`` survive however many of them stop. ``scores``: [batch, beams, vocab]."""
+    batch, beams, vocab = scores.shape
+    if not profile.do_sample:
+        return scores.reshape(batch, beams * vocab).topk(max(2, 1 + stops) * beams, dim=1)
+    warped = _top_p(_top_k(scores.reshape(batch * beams, vocab), profile.top_k, 2), profile.top_p, 2)
+    warped = warped.view(batch, beams * vocab)
+    probs = warped.softmax(-1)
+    picked = torch.stack([torch.multinomial(probs[b], 2 * beams, generator=generators[b]) for b in range(batch)])
+    picked_scores, order = warped.gather(1, picked).sort(dim=1, descending=True)
+    return picked_scores, picked.gather(1, order)
+
+
+#: A beam to continue: (row it extends, token appended, its score).
+_Beam = tuple[int, int, float]
+
+
+@dataclass
+class _Chosen:
+    """The beams every request continues with, in row order."""
+
+    beams: list[_Beam] = field(default_factory=list)
+
+    def add(self, beams: Sequence[_Beam]) -> None:
+        self.beams.extend(beams)
+
+    def tensors(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        rows, tokens, scores = zip(*self.beams)
+        return (torch.tensor(rows, device=device), torch.tensor(tokens, device=device),
+                torch.tensor(scores, device=device))
+
+
+def _advance(
+    hypotheses: _Hypotheses,
+    request: int,
+    scores: list[float],
+    flat_indices: list[int],
+    sequences: torch.Tensor,
+    vocab: int,
+    stop_set: set[int],
+    start_id: int,
+) -> list[_Beam]:
+    """One request's next beams from its ranked candidates: a candidate that stops ends its
+    beam as a hypothesis (if it ranks among the first ``beams``), the others continue."""
+    beams = hypotheses.size
+    kept: list[_Beam] = []
+    for rank, (score, flat) in enumerate(zip(scores, flat_indices)):
+        beam, token = divmod(flat, vocab)
+        source = request * beams + beam
+        if token in stop_set:
+            if rank < beams:
+                hypotheses.add(sequences[source].tolist(), score)
+            continue
+        kept.append((source, token, score))
+        if len(kept) == beams:
+            break
+    # Too many candidates ended: pad with copies that can never win.
+    filler = kept[-1][:2] if kept else (request * beams, start_id)
+    return kept + [(filler[0], filler[1], -1e9)] * (beams - len(kept))
+
+
+def _best(hypotheses: _Hypotheses, done: bool, request: int, sequences: torch.Tensor, beam_scores: torch.Tensor) -> list[int]:
+    """The best hypothesis of a request, its running beams counted when it never finished;
+    without the start token."""
+    if not done:
+        for i in range(hypotheses.size):
+            row = request * hypotheses.size + i
+            hypotheses.add(sequences[row].tolist(), float(beam_scores[row]))
+    return hypotheses.items[0][1][1:]

@@ -9,8 +9,8 @@ Two signals steer the UNet:
   UNet's mid block, every skip connection and the mid output get a residual computed by
   deformable attention from that resolution's features to the image features.
 
-Sampling follows the release: DDPM with SD2-base's schedule, classifier-free guidance against
-learned negative embeddings, VAE decoding in float32.
+The modules hold weights and one forward step each; the sampling loop that drives them (the
+scheduler, guidance, noise) is ``image_sampling``'s, as diffusers keeps models apart from pipelines.
 """
 
 from __future__ import annotations
@@ -19,32 +19,13 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
-from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
-from diffusers.utils.torch_utils import randn_tensor
+from diffusers import AutoencoderKL, UNet2DConditionModel
 from torch import nn
 
 from .config import ImageDecoderConfig, ResamplerConfig
 from .deformable_attention import MultiImageDeformableAttention, grid_reference_points
 from .positional import resize_square_table, sincos_2d
 from .resampler import PerceiverResampler
-
-
-@dataclass(frozen=True)
-class ImageSampling:
-    """The release's image sampling settings."""
-
-    guidance_scale: float = 7.5
-    num_inference_steps: int = 30
-    #: Image ``i`` of a request is sampled with seed ``base_seed + i``.
-    base_seed: int = 42
-
-    def describe(self) -> dict[str, object]:
-        return {
-            "scheduler": "DDPM (SD2-base schedule)",
-            "guidance_scale": self.guidance_scale,
-            "num_inference_steps": self.num_inference_steps,
-            "base_seed": self.base_seed,
-        }
 
 
 @dataclass
@@ -138,6 +119,11 @@ class StableDiffusion(nn.Module):
     def vae_scale_factor(self) -> int:
         return 2 ** (len(self.vae.config.block_out_channels) - 1)
 
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """Images [B, 3, H, W] in [0, 1], float32, decoded in the VAE's own dtype."""
+        images = self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor).sample
+        return (images.float() / 2 + 0.5).clamp(0, 1)
+
     def denoise(self, latents, timestep, context, values, control) -> torch.Tensor:
         """The UNet's forward with the control residuals added after the mid block."""
         unet = self.unet
@@ -165,53 +151,12 @@ class StableDiffusion(nn.Module):
 
 
 class ImageDecoder(nn.Module):
+    """The release's ``image_decoder``: the perceiver from LLM states to the UNet's context, the
+    learned negative context for guidance, and the diffusion model."""
+
     def __init__(self, config: ImageDecoderConfig, resampler: ResamplerConfig, feature_size: int) -> None:
         super().__init__()
         self.config = config
         self.neg_prompt_embeds = nn.Parameter(torch.zeros(1, config.context_queries, config.cross_attention_dim))
         self.perceiver_resampler = PerceiverResampler(resampler)
         self.decoder = StableDiffusion(config, feature_size)
-
-    @torch.no_grad()
-    def sample(
-        self,
-        context: torch.Tensor,
-        context_mask: torch.Tensor,
-        control: ControlFeatures,
-        seeds: Sequence[int],
-        settings: ImageSampling,
-    ) -> torch.Tensor:
-        """context [B, L, C_llm] (reversed, projected, position-encoded LLM states); one seed per
-        sample, each with its own generator so results do not depend on the batch.
-        Returns images [B, 3, H, W] in [0, 1], float32."""
-        decoder = self.decoder
-        cond = self.perceiver_resampler(context, context_mask)
-        batch, dtype, device = cond.shape[0], cond.dtype, cond.device
-        generators = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
-        scheduler = DDPMScheduler.from_config(self.config.scheduler)
-        scheduler.set_timesteps(settings.num_inference_steps, device=device)
-        latent_side = self.config.image_size // decoder.vae_scale_factor()
-        latents = randn_tensor(
-            (batch, decoder.unet.config.in_channels, latent_side, latent_side),
-            generator=generators, device=device, dtype=dtype,
-        ) * scheduler.init_noise_sigma
-
-        guided = settings.guidance_scale > 1.0
-        values = decoder.mmfs_module.project(control)
-        if guided:
-            cond = torch.cat((self.neg_prompt_embeds.to(dtype).expand(batch, -1, -1), cond))
-            control = ControlFeatures([torch.cat((m, m)) for m in control.maps], torch.cat((control.mask,) * 2))
-            values = [torch.cat((v, v)) for v in values]
-        for t in scheduler.timesteps:
-            model_input = torch.cat((latents, latents)) if guided else latents
-            model_input = scheduler.scale_model_input(model_input, t)
-            noise = decoder.denoise(model_input, t, cond, values, control)
-            if guided:
-                uncond, text = noise.chunk(2)
-                noise = uncond + settings.guidance_scale * (text - uncond)
-            latents = scheduler.step(noise, t, latents, generator=generators).prev_sample
-
-        vae = decoder.vae
-        images = vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor).sample
-        return (images.float() / 2 + 0.5).clamp(0, 1)
-

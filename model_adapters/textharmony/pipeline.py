@@ -15,7 +15,7 @@ from PIL import Image
 
 from .gate_modes import gate_policy
 from .generation import GREEDY, TextGenerationProfile, beam_decode, greedy_decode
-from .image_decoder import ImageSampling
+from .image_sampling import ImageSampler, ImageSampling
 from .images import apply_mask, blank_input, to_model_input, to_pil
 from .model import TextHarmonyModel
 from .prompts import Segment, edit_prompt, encode_prompts, generation_prompt
@@ -91,9 +91,8 @@ class TextHarmonyPipeline:
         control.maps = [m.index_select(0, rows) for m in control.maps]
         control.mask = control.mask.index_select(0, rows)
         flat_seeds = [seed for row in seeds for seed in row]
-        images = self.model.image_decoder.sample(
-            context.index_select(0, rows), context_mask.index_select(0, rows), control, flat_seeds, self.image_settings
-        )
+        sampler = ImageSampler(self.model.image_decoder, self.image_settings)
+        images = sampler(context.index_select(0, rows), context_mask.index_select(0, rows), control, flat_seeds)
         pils = [to_pil(image) for image in images]
         out, start = [], 0
         for row in seeds:

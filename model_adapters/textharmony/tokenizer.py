@@ -32,11 +32,7 @@ class VicunaTokenizer:
 
     def __init__(self, folder: "str | Path", tokens: SpecialTokens) -> None:
         folder = Path(folder)
-        if not (folder / "tokenizer.model").is_file() and not (folder / "tokenizer.json").is_file():
-            raise FileNotFoundError(
-                f"Vicuna folder {folder} has neither tokenizer.model nor tokenizer.json; "
-                "point it at a local copy of lmsys/vicuna-13b-v1.3"
-            )
+        require_tokenizer_files(folder)
         from transformers import AutoTokenizer
 
         try:
@@ -57,6 +53,16 @@ class VicunaTokenizer:
 
     def decode(self, ids: Sequence[int]) -> str:
         return self._tokenizer.decode(list(ids), skip_special_tokens=True)
+
+
+def require_tokenizer_files(folder: Path) -> None:
+    """Vicuna's tokenizer must be in ``folder``, as the slow (``tokenizer.model``) or the fast
+    (``tokenizer.json``) file."""
+    if not (folder / "tokenizer.model").is_file() and not (folder / "tokenizer.json").is_file():
+        raise FileNotFoundError(
+            f"Vicuna folder {folder} has neither tokenizer.model nor tokenizer.json; "
+            "point it at a local copy of lmsys/vicuna-13b-v1.3"
+        )
 
 
 class ByteTokenizer:

@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import logging
+from dataclasses import dataclass
+from typing import Sequence
+
 import pytest
 
-from bench.prompts import SENTENCE_ANSWER, STRIP_ONLY, AnswerExtraction, PromptProfile, choose_profile
+from bench.adapter import ADAPTERS, ModelAdapter
+from bench.context import TaskContext
+from bench.prompts import (
+    SENTENCE_ANSWER,
+    STRIP_ONLY,
+    AnswerExtraction,
+    ProfileFallback,
+    PromptProfile,
+    choose_profile,
+    profile_fallback,
+)
+from bench.runner import RunConfig, run
+from bench.types import AnswerRequest, RequestKind
 from tasks.grounding import GROUNDING_PROFILES
 from tasks.textvqa import TextVqaTask
 from tasks.vqa_base import vqa_profiles
@@ -79,3 +96,43 @@ def test_every_profile_places_the_image_and_is_described() -> None:
         assert profile.template.count("<image>") == 1, profile.name
         description = profile.describe()
         assert description["name"] == profile.name and description["source"]
+
+
+def test_a_missing_model_profile_is_a_recorded_fallback_and_an_explicit_one_never_is() -> None:
+    assert profile_fallback(GROUNDING_PROFILES, None, "monkey", "grounding") == ProfileFallback("grounding", "monkey")
+    assert choose_profile(GROUNDING_PROFILES, None, "monkey", "grounding") is GROUNDING_PROFILES["default"]
+    assert profile_fallback(GROUNDING_PROFILES, None, "textharmony", "grounding") is None
+    assert profile_fallback(GROUNDING_PROFILES, "default", "monkey", "grounding") is None
+
+
+@dataclass(frozen=True)
+class _NoOptions:
+    pass
+
+
+class _ProfilelessAdapter(ModelAdapter):
+    supported_kinds = frozenset({RequestKind.ANSWER})
+    Options = _NoOptions
+    prompt_profile = "no-task-has-this"
+
+    def answer(self, requests: Sequence[AnswerRequest]) -> list[str]:
+        return ["STOP" for _ in requests]
+
+
+ADAPTERS.add("test-profileless", _ProfilelessAdapter)
+
+
+def test_the_runner_warns_once_and_records_a_fallback_in_the_manifest(starter_data, tmp_path, caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="bench.runner"):
+        outcome = run(RunConfig(
+            model="test-profileless", tasks=["starter-textvqa", "starter-grounding"], limit=2,
+            context=TaskContext(data_root=starter_data), run_dir=tmp_path / "run", progress=False,
+        ))
+    warnings = [r.getMessage() for r in caplog.records if "no prompt profile 'no-task-has-this'" in r.getMessage()]
+    assert len(warnings) == 2 and "'starter-textvqa'" in warnings[0] and "'starter-grounding'" in warnings[1]
+    manifest = json.loads((outcome.run_dir / "manifest.json").read_text())
+    for task in ("starter-textvqa", "starter-grounding"):
+        config = manifest["tasks"][task]["config"]
+        assert config["prompt_profile_fallback"] == {"wanted": "no-task-has-this", "used": "default"}
+        assert config["prompt_profile"]["name"] == "default"
+

@@ -151,6 +151,7 @@ class OracleAdapter(ModelAdapter):
     supported_kinds = frozenset({RequestKind.ANSWER})
     Options = OracleOptions
     default_batch_size = 16
+    checkpoint_option = "checkpoint"
 
     def answer(self, requests: Sequence[AnswerRequest]) -> list[str]:
         answers = []

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from bench.cli import main
-from bench.report.compare import compare_runs, paired_statistics
+from bench.report.compare import compare_runs
 from bench.report.compare_text import comparison_markdown
 from bench.report.runs import load_run
+from bench.stats import paired_statistics
 from bench.store import RunStore
 
 

@@ -10,8 +10,9 @@ import pytest
 
 from bench.cli import main
 from bench.store import RunStore
-from bench.report.leaderboard import leaderboard, render, select_columns, sort_rows
-from bench.report.runs import load_run
+from bench.report.leaderboard import leaderboard, select_columns, sort_rows
+from bench.report.leaderboard_output import render
+from bench.report.runs import RunSummary, load_run
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +35,22 @@ def test_one_row_per_run_with_intervals_errors_and_fingerprint(two_runs):
     assert frame.loc[1, "fingerprint"] == manifest["adapter"]["fingerprint"]
     assert "report-say length" not in frame.columns  # headline metrics only by default
     assert "report-say length" in leaderboard([load_run(r) for r in two_runs], all_metrics=True).columns
+
+
+def test_the_checkpoint_is_the_option_the_adapter_declares(make_run, tmp_path):
+    swept = make_run("oracle-at-700", model_args={"checkpoint": "train/checkpoint-700"})
+    assert list(leaderboard([load_run(swept)])["checkpoint"]) == ["train/checkpoint-700"]
+
+    def summary(adapter: str, **options: str) -> RunSummary:
+        return RunSummary(tmp_path, adapter, "fingerprint", {"tasks": {}}, {"adapter": {"options": options}})
+
+    assert summary("monkey", model="/weights/monkey", device="cpu").checkpoint == "/weights/monkey"
+    assert summary("hf-vlm", model="/weights/qwen").checkpoint == "/weights/qwen"
+    assert summary("textharmony", checkpoint="/ckpt/pytorch_model.bin", vicuna="/vicuna").checkpoint == "/ckpt/pytorch_model.bin"
+    # An option merely called like a checkpoint names none when the adapter declares another or none.
+    assert summary("monkey", checkpoint="/elsewhere").checkpoint is None
+    assert summary("glyph-render", path="/fonts").checkpoint is None
+    assert summary("no-such-model", model="/weights").checkpoint is None
 
 
 def test_sorting_puts_the_best_first_in_the_metric_direction(two_runs):

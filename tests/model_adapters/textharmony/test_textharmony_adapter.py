@@ -7,6 +7,7 @@ from PIL import Image
 
 from bench.adapter import ADAPTERS
 from bench.types import AnswerRequest, EditImageRequest, GenerateImageRequest, RequestKind
+from model_adapters.common.folders import ModelFolderError
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +25,27 @@ def test_both_adapters_are_registered_with_all_kinds():
 
 
 def test_real_adapter_names_what_it_needs():
-    adapter = ADAPTERS.get("textharmony").from_args({})
     with pytest.raises(ValueError, match="checkpoint=PATH"):
-        adapter.load()
+        ADAPTERS.get("textharmony").from_args({})
+
+
+def test_missing_model_files_stop_the_run_before_anything_loads(run_cli, tmp_path):
+    vicuna = tmp_path / "vicuna"
+    vicuna.mkdir()
+    build = ADAPTERS.get("textharmony").from_args
+    with pytest.raises(FileNotFoundError, match=r"checkpoint .*nowhere\.bin does not exist"):
+        build({"checkpoint": str(tmp_path / "nowhere.bin"), "vicuna": str(vicuna)})
+    (tmp_path / "pytorch_model.binaa").write_bytes(b"first part")
+    split = str(tmp_path / "pytorch_model.bin")
+    with pytest.raises(FileNotFoundError, match="neither tokenizer.model nor tokenizer.json"):
+        build({"checkpoint": split, "vicuna": str(vicuna)})
+    (vicuna / "tokenizer.json").write_text("{}")
+    (tmp_path / "sd2" / "unet").mkdir(parents=True)
+    with pytest.raises(ModelFolderError, match=r"sd2/vae does not exist"):
+        build({"checkpoint": split, "vicuna": str(vicuna), "sd2": str(tmp_path / "sd2")})
+    assert build({"checkpoint": split, "vicuna": str(vicuna)}).pipeline is None  # nothing loaded yet
+    result = run_cli("textharmony", f"checkpoint={tmp_path / 'nowhere.bin'},vicuna={vicuna}", "starter-textvqa")
+    assert result.code == 2 and not result.run_dir.exists()
 
 
 def test_answers_do_not_depend_on_batching(tiny_adapter, tmp_path):

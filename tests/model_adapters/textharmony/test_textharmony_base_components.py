@@ -7,9 +7,9 @@ import torch
 from safetensors.torch import save_file
 
 from model_adapters.textharmony import load_model
-from model_adapters.textharmony.checkpoint import PartialCheckpointError
 from model_adapters.textharmony.base_components import BaseComponents
-from model_adapters.textharmony.checkpoint import PEFT_VIT_PREFIX
+from model_adapters.textharmony.checkpoint import PartialCheckpointError
+from model_adapters.textharmony.keys import PEFT_VIT_PREFIX
 
 VIT = PEFT_VIT_PREFIX + "vision_model."
 

@@ -24,7 +24,8 @@ import torch
 from model_adapters.textharmony.checkpoint import load_model
 from model_adapters.textharmony.config import parity_config
 from model_adapters.textharmony.generation import TextGenerationProfile, beam_decode, greedy_decode
-from model_adapters.textharmony.image_decoder import ControlFeatures, ImageSampling
+from model_adapters.textharmony.image_decoder import ControlFeatures
+from model_adapters.textharmony.image_sampling import ImageSampler, ImageSampling
 
 FIXTURE = Path(__file__).parent / "parity"
 ATOL_OF_SCALE = 5e-6
@@ -221,8 +222,6 @@ def test_vae_decode(model, official):
 @torch.no_grad()
 def test_sampled_image(model, official, control):
     """Two guided DDPM steps from seed 42, then the VAE, as the official sampler runs them."""
-    image = model.image_decoder.sample(
-        official["input.sd.context"], official["input.sd.context_mask"], control["edit"], seeds=[42],
-        settings=ImageSampling(guidance_scale=7.5, num_inference_steps=2, base_seed=42),
-    )
+    sampler = ImageSampler(model.image_decoder, ImageSampling(guidance_scale=7.5, num_inference_steps=2, base_seed=42))
+    image = sampler(official["input.sd.context"], official["input.sd.context_mask"], control["edit"], seeds=[42])
     assert_matches(image, official["sd.sampled_image"], "sampled image")
