@@ -21,6 +21,8 @@ metric's display units (points for percentages).
 
 from __future__ import annotations
 
+import math
+
 import logging
 from dataclasses import dataclass, field
 from typing import Literal, Mapping, NamedTuple, Sequence
@@ -70,6 +72,19 @@ class HeadlineChange(NamedTuple):
     key: str
     base: float
     new: float
+
+    @property
+    def changed(self) -> bool:
+        """A different value, or a value on one side only (a ratio with nothing to count)."""
+        if math.isfinite(self.base) and math.isfinite(self.new):
+            return self.base != self.new
+        return math.isfinite(self.base) != math.isfinite(self.new)
+
+    def gain(self, higher_is_better: bool) -> float:
+        """How much better the new run did; a change to or from no value sorts first."""
+        if not (math.isfinite(self.base) and math.isfinite(self.new)):
+            return -math.inf
+        return self.new - self.base if higher_is_better else self.base - self.new
 
 
 @dataclass(frozen=True)

@@ -275,20 +275,20 @@ def comparison_page(comparison: Comparison, data_root: Path | None = None, count
 
 def _changed_samples(comparison: Comparison, task: str, count: int, data_root: Path | None) -> str:
     task_comparison = next(t for t in comparison.tasks if t.task == task)
-    changed = [c for c in task_comparison.changes if math.isfinite(c.base) and math.isfinite(c.new) and c.base != c.new]
+    changed = [c for c in task_comparison.changes if c.changed]
     higher = next((m.higher_is_better for m in task_comparison.metrics if m.primary), True)
-    changed.sort(key=lambda c: (c.new - c.base) if higher else (c.base - c.new))
-    chosen = changed[:count]
-    if not chosen:
+    if not changed:
         return "<p>No sample changed its headline score.</p>"
+    changed.sort(key=lambda c: c.gain(higher))
     base_loaded, new_loaded = task_samples(comparison.base, task, data_root), task_samples(comparison.new, task, data_root)
     notes = "".join(f'<p class="note">{_e(note)}</p>' for note in dict.fromkeys(new_loaded.notes + base_loaded.notes))
     base_samples, new_samples = _by_key(base_loaded), _by_key(new_loaded)
+    chosen = [c for c in changed if c.key in base_samples and c.key in new_samples][:count]
+    gains = [c.gain(higher) for c in changed]
+    worse, better = sum(-math.inf < g < 0 for g in gains), sum(g > 0 for g in gains)
     cards = []
     for sample_id, key, before, after in chosen:
-        base_view, new_view = base_samples.get(key), new_samples.get(key)
-        if base_view is None or new_view is None:
-            continue
+        base_view, new_view = base_samples[key], new_samples[key]
         images = [thumbnail_uri(path, boxes=_grounding_boxes(new_view)) for path in new_view.input_images]
         fields: dict[str, Any] = {"id": sample_id}
         fields.update(new_view.reference)
@@ -302,7 +302,11 @@ def _changed_samples(comparison: Comparison, task: str, count: int, data_root: P
             outputs = ('<div class="caption">base</div>' + _images_html(base_images, [Path(r) for r in base_view.record.images[:2]], "")
                        + '<div class="caption">new</div>' + _images_html(new_images, [Path(r) for r in new_view.record.images[:2]], ""))
         cards.append(_card(_images_html(images, new_view.input_images, "") + outputs, fields))
-    return f"<h3>Largest changes in the headline score ({len(cards)} of {len(changed)} changed)</h3>" + notes + _cards(cards)
+    unscored = len(changed) - worse - better
+    split = f"{worse} worse, {better} better" + (f", {unscored} with a score on one side only" if unscored else "")
+    heading = (f"Largest changes in the headline score: {len(cards)} shown of the {len(changed)} samples that changed "
+               f"({split}) among {len(task_comparison.changes)} shared")
+    return f"<h3>{_e(heading)}</h3>" + notes + _cards(cards)
 
 
 def _by_key(samples: TaskSamples) -> dict[str, SampleView]:

@@ -84,6 +84,13 @@ def test_comparison_page_shows_the_regression_and_changed_samples(make_run, repo
     assert images["count"] == 8 and images["decoded"] == 8  # the eight largest changes, with their inputs
     text = page.read_text()
     assert "1.000 → 0.000" in text
+    from bench.report.runs import load_run as read_run
+
+    base_records, new_records = read_run(base).predictions("report-say"), read_run(degraded).predictions("report-say")
+    worse = sum(base_records[k].scores["correct"] > new_records[k].scores["correct"] for k in base_records)
+    better = sum(base_records[k].scores["correct"] < new_records[k].scores["correct"] for k in base_records)
+    assert worse > 0 and (f"8 shown of the {worse + better} samples that changed ({worse} worse, {better} better) "
+                          f"among {len(base_records)} shared") in text
 
 
 def test_generation_gallery_embeds_outputs(make_run, tmp_path):
