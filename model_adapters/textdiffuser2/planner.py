@@ -29,12 +29,13 @@ class PlannerSettings:
     max_new_tokens: int = 512
 
 
+@dataclass(frozen=True)
 class LayoutPlanner:
-    def __init__(self, model: Any, pieces: Any, add_bos: bool, settings: PlannerSettings) -> None:
-        self.model = model
-        self.pieces = pieces
-        self.add_bos = add_bos
-        self.settings = settings
+    model: Any
+    #: The folder's sentencepiece model.
+    pieces: Any
+    add_bos: bool
+    settings: PlannerSettings
 
     @classmethod
     def load(cls, folder: Path, device: Any, dtype: Any, settings: PlannerSettings) -> "LayoutPlanner":

@@ -29,14 +29,14 @@ class SamplingSettings:
     size: int = 512
 
 
+@dataclass(frozen=True)
 class ImageModel:
-    def __init__(self, text_encoder: Any, unet: Any, vae: Any, scheduler_config: Any, device: Any, dtype: Any) -> None:
-        self.text_encoder = text_encoder
-        self.unet = unet
-        self.vae = vae
-        self.scheduler_config = scheduler_config
-        self.device = device
-        self.dtype = dtype
+    text_encoder: Any
+    unet: Any
+    vae: Any
+    scheduler_config: Any
+    device: Any
+    dtype: Any
 
     @classmethod
     def load(cls, model: Path, base: Path, device: Any, dtype: Any) -> "ImageModel":

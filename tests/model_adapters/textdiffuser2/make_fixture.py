@@ -110,7 +110,7 @@ def build_tokenizer(folder: Path) -> None:
 
 
 def extended_tokenizer(folder: Path):
-    """inference_textdiffuser2_t2i_full.py lines 354-367: SD1.5's tokenizer plus 4 x 520
+    """inference_textdiffuser2_t2i_full.py lines 332-341: SD1.5's tokenizer plus 4 x 520
     coordinate tokens and one token per alphabet character."""
     from transformers import CLIPTokenizer
 
@@ -164,7 +164,7 @@ def build_diffusion(base: Path, td2: Path, vocab_size: int, tokenizer):
     vae.save_pretrained(base / "vae")
     (base / "scheduler").mkdir(parents=True, exist_ok=True)
     (base / "scheduler" / "scheduler_config.json").write_text(json.dumps(SD15_SCHEDULER, indent=1), encoding="utf-8")
-    # Read back the way the demo reads them (demo_textdiffuser2_t2i_full.py lines 53-82).
+    # Read back the way the demo reads them (demo_textdiffuser2_t2i_full.py lines 54-82).
     text_encoder = CLIPTextModel.from_pretrained(td2, subfolder="text_encoder")
     text_encoder.resize_token_embeddings(vocab_size)
     unet = UNet2DConditionModel.from_pretrained(td2, subfolder="unet")
@@ -196,7 +196,7 @@ def build_planner(folder: Path):
     ))
     perturb(model, 4)
     model.save_pretrained(folder)
-    # Read back the way the demo reads them (demo_textdiffuser2_t2i_full.py lines 47-50).
+    # Read back the way the demo reads them (demo_textdiffuser2_t2i_full.py lines 48-51).
     tokenizer = LlamaTokenizer.from_pretrained(folder, use_fast=False)
     model = LlamaForCausalLM.from_pretrained(folder)
     return model.eval(), tokenizer
@@ -231,7 +231,7 @@ def run_planner(folder: Path, model, tokenizer, outputs: dict, strings: dict) ->
 
 
 def composed_prompt(tokenizer, user_prompt: str, outputs: str, max_length: int = 77) -> list[int]:
-    """demo_textdiffuser2_t2i_full.py lines 285-320 and 351-353: the caption's ids, then per
+    """demo_textdiffuser2_t2i_full.py lines 294-327 and 360-362: the caption's ids, then per
     planned line its four coordinate tokens, its character tokens and an end token, cut and
     padded to 77."""
     ocr_ids = []
@@ -261,8 +261,8 @@ def composed_prompt(tokenizer, user_prompt: str, outputs: str, max_length: int =
 
 
 def run_diffusion(base: Path, tokenizer, text_encoder, unet, vae, outputs: dict) -> None:
-    """demo_textdiffuser2_t2i_full.py lines 357-405 (fp32 on the CPU), with the seed set just
-    before the noise is drawn, as inference_textdiffuser2_t2i_full.py line 565 sets it."""
+    """demo_textdiffuser2_t2i_full.py lines 364-405 (fp32 on the CPU), with the seed set just
+    before the noise is drawn, as inference_textdiffuser2_t2i_full.py line 546 sets it."""
     from diffusers import DDPMScheduler
 
     caption, layout = LAYOUT_CASES[0]
