@@ -72,6 +72,7 @@ class TextDiffuser2Adapter(ModelAdapter):
 
     supported_kinds = frozenset({RequestKind.GENERATE_IMAGE})
     Options = TextDiffuser2Options
+    checkpoint_option = "model"
     default_batch_size = 1
 
     def __init__(self, options: TextDiffuser2Options | None = None) -> None:
