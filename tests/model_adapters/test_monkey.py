@@ -128,3 +128,16 @@ def test_a_tokenizer_file_of_other_weights_is_refused_at_load(tmp_path):
     adapter = ADAPTERS.get("monkey").from_args({"model": str(folder), "device": "cpu"})
     with pytest.raises(ValueError, match="does not belong to these weights"):
         adapter.load()
+
+
+def test_every_question_answering_task_has_a_monkey_profile():
+    """So that no task falls back to a prompt Monkey was never trained on."""
+    from bench.task import TASKS
+    from bench.types import RequestKind
+
+    answering = [(name, task) for name, task in TASKS.items() if task.kind == RequestKind.ANSWER]
+    assert answering
+    for name, task in answering:
+        profiles = getattr(task, "profiles", None)
+        if profiles:
+            assert "monkey" in profiles, name
