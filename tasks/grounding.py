@@ -115,11 +115,11 @@ GROUNDING_PROFILES: dict[str, PromptProfile] = {
     ),
     # Monkey is Qwen-VL trained further; Qwen-VL's grounding evaluation (eval_mm/evaluate_grounding.py):
     # '<img>{}</img><ref>{}</ref><box>', 28 new tokens (the adapter keeps at least 10, as that script
-    # does), the answer's first "(x1,y1),(x2,y2)" divided by 999 and scaled to the image.
+    # does), the answer's first "(x1,y1),(x2,y2)" (its regex) divided by 999 and scaled to the image.
     "monkey": _profile(
         "monkey",
         f"{IMAGE_PLACEHOLDER}<ref>{{text}}</ref><box>",
-        BoxFormat("grid", grid=999.0),
+        BoxFormat("grid", grid=999.0, syntax="qwen_points"),
         "github.com/QwenLM/Qwen-VL eval_mm/evaluate_grounding.py ('<img>{}</img><ref>{}</ref><box>', "
         "max_new_tokens 28, min_new_tokens 10, boxes /999 x width/height)",
         max_new_tokens=28,
