@@ -76,10 +76,10 @@ class QwenVLConfig:
         architectures = raw.get("architectures") or ["MonkeyLMHeadModel"]
         textmonkey = {"add_window", "use_global", "resampler"} & set(raw.get("visual", {}))
         if architectures != ["MonkeyLMHeadModel"] or textmonkey:
+            found = f"architectures {architectures}" + (f", visual options {sorted(textmonkey)}" if textmonkey else "")
             raise QwenVLConfigError(
-                f"{source}: architectures {architectures} / visual options {sorted(textmonkey)} are not Monkey's; "
-                "TextMonkey (shifted-window attention, token resampling) is a different vision encoder that this "
-                "implementation does not reproduce"
+                f"{source}: {found} are not Monkey's; TextMonkey (shifted-window attention, token resampling) "
+                "is a different vision encoder that this implementation does not reproduce"
             )
         if "visual" not in raw or "image_start_id" not in raw["visual"]:
             raise QwenVLConfigError(f"{source}: no 'visual' block with 'image_start_id'; not a Qwen-VL release config")
