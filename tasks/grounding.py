@@ -116,6 +116,17 @@ GROUNDING_PROFILES: dict[str, PromptProfile] = {
         "and utils/grounding_score.py (parse_box, /999 x width/height)",
         max_new_tokens=30,
     ),
+    # Monkey is Qwen-VL trained further; Qwen-VL's grounding evaluation (eval_mm/evaluate_grounding.py):
+    # '<img>{}</img><ref>{}</ref><box>', 28 new tokens (the adapter keeps at least 10, as that script
+    # does), the answer's first "(x1,y1),(x2,y2)" (its regex) divided by 999 and scaled to the image.
+    "monkey": _profile(
+        "monkey",
+        f"{IMAGE_PLACEHOLDER}<ref>{{text}}</ref><box>",
+        BoxFormat("grid", grid=999.0, syntax="qwen_points"),
+        "github.com/QwenLM/Qwen-VL eval_mm/evaluate_grounding.py ('<img>{}</img><ref>{}</ref><box>', "
+        "max_new_tokens 28, min_new_tokens 10, boxes /999 x width/height)",
+        max_new_tokens=28,
+    ),
     # Qwen-VL-style grounding, which TextMonkey exposes as "Position of Text: <ref>...</ref>"
     # (Monkey repository, demo_textmonkey.py): "<box>(x1,y1),(x2,y2)</box>" on a 0-1000 grid.
     "textmonkey": _profile(
