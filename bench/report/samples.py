@@ -79,7 +79,7 @@ def task_samples(run: RunSummary, task: str, data_root: Path | None = None) -> T
     specs, derived = metric_specs(run, task)
     names = [spec.name for spec in specs]
     derive = instance.derive if instance is not None and derived else None
-    primary = run.tasks.get(task, {}).get("primary")
+    primary = run.summary(task).primary
     keys = [k for k in order if k in records] + [k for k in records if k not in samples_by_key]
     unmatched = sum(k not in samples_by_key for k in records)
     if samples_by_key and unmatched:
