@@ -158,7 +158,7 @@ def _paired_points(text: str, pattern: re.Pattern[str]) -> _Found | None:
     match = pattern.search(text)
     if match is None:
         return None
-    corners = []
+    corners: list[float] = []
     for group in match.groups():
         parts = group.split(",")
         if len(parts) != 2:
@@ -186,7 +186,7 @@ def _points_from(text: str, start: int) -> tuple[Point, ...]:
     nested list ``[[x, y], ...``)."""
     if not _POINT_RE.match(text, start):
         start += 1
-    points = []
+    points: list[Point] = []
     position = start
     while True:
         match = _POINT_RE.match(text, position)

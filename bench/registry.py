@@ -14,7 +14,7 @@ import importlib
 import importlib.metadata
 import logging
 import pkgutil
-from typing import Callable, Generic, TypeVar
+from typing import Callable, Generic, TypeVar, cast
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class Registry(Generic[T]):
                 f"{self.kind} name {name!r} is registered twice: by {_qualname(existing)} "
                 f"and by {_qualname(cls)}; rename one of them"
             )
-        cls.name = name
+        setattr(cls, "name", name)
         self._classes[name] = cls
 
     def get(self, name: str) -> T:
@@ -84,7 +84,7 @@ class Registry(Generic[T]):
                 logger.warning("could not load %s plugin %r: %s", self.kind, entry_point.value, error)
                 continue
             if isinstance(loaded, type):
-                self.add(entry_point.name, loaded)
+                self.add(entry_point.name, cast(T, loaded))
 
 
 def _qualname(cls: type) -> str:

@@ -204,11 +204,11 @@ def generation_card(run: RunSummary, view: SampleView, kind: str) -> str:
 def _grounding_boxes(view: SampleView) -> list[tuple[tuple[float, ...], str]]:
     boxes = []
     reference = getattr(view.sample, "box", None)
-    if _is_box(reference):
+    if reference is not None and _is_box(reference):
         boxes.append((tuple(reference), "#11aa44"))
     parsed = view.record.parsed
     predicted = parsed.get("box") if isinstance(parsed, dict) else parsed
-    if _is_box(predicted):
+    if predicted is not None and _is_box(predicted):
         boxes.append((tuple(predicted), "#ee2222"))
     return boxes
 
