@@ -33,7 +33,7 @@ from bench.jsonl import iter_json_lines
 from bench.metrics import box_iou, polygon_iou
 from bench.metrics.boxes import IOU_THRESHOLDS, box_to_polygon
 from bench.prompts import STRIP_ONLY, PromptProfile, choose_profile
-from bench.task import DatasetError, MetricSpec, Task, register_task
+from bench.task import DatasetError, GalleryBox, MetricSpec, Task, register_task
 from bench.types import IMAGE_PLACEHOLDER, AnswerRequest, Point, RequestKind, Response, ScoredSample, polygon_bounds
 from tasks.vqa_base import TEXTHARMONY_SOURCE, absolute_path, common_root
 
@@ -264,6 +264,13 @@ class GroundingTask(Task):
     def ranking_score(self, sample: GroundingSample, scores: Mapping[str, float], parsed: Any) -> float | None:
         """IoU: a near miss and a box on the other side of the image both fail Acc@0.5."""
         return scores.get("iou")
+
+    def gallery_boxes(self, sample: GroundingSample, parsed: Any) -> list[GalleryBox]:
+        boxes = [GalleryBox(sample.box, "reference")]
+        answer = parsed.get("box") if isinstance(parsed, dict) else None
+        if isinstance(answer, list) and len(answer) == 4:
+            boxes.append(GalleryBox((float(answer[0]), float(answer[1]), float(answer[2]), float(answer[3])), "answer"))
+        return boxes
 
     def _image_size(self, sample: GroundingSample) -> tuple[int, int]:
         if sample.image_size is not None:

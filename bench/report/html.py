@@ -168,7 +168,7 @@ def metrics_frame(summary: TaskSummary, digits: int) -> pd.DataFrame:
 
 def understanding_card(run: RunSummary, view: SampleView) -> str:
     record = view.record
-    boxes = _grounding_boxes(view)
+    boxes = _drawn_boxes(view)
     images = [thumbnail_uri(path, boxes=boxes) for path in view.input_images]
     fields: dict[str, Any] = {"id": record.id}
     fields.update(view.reference)
@@ -201,20 +201,12 @@ def generation_card(run: RunSummary, view: SampleView, kind: str) -> str:
     return _card("".join(parts), fields)
 
 
-def _grounding_boxes(view: SampleView) -> list[tuple[tuple[float, ...], str]]:
-    boxes = []
-    reference = getattr(view.sample, "box", None)
-    if reference is not None and _is_box(reference):
-        boxes.append((tuple(reference), "#11aa44"))
-    parsed = view.record.parsed
-    predicted = parsed.get("box") if isinstance(parsed, dict) else parsed
-    if predicted is not None and _is_box(predicted):
-        boxes.append((tuple(predicted), "#ee2222"))
-    return boxes
+#: Colours of the boxes a task asks galleries to draw, by role.
+BOX_COLOURS = {"reference": "#11aa44", "answer": "#ee2222"}
 
 
-def _is_box(value: Any) -> bool:
-    return isinstance(value, (list, tuple)) and len(value) == 4 and all(isinstance(v, (int, float)) for v in value)
+def _drawn_boxes(view: SampleView) -> list[tuple[tuple[float, ...], str]]:
+    return [(box.box, BOX_COLOURS.get(box.role, "#2255ee")) for box in view.boxes]
 
 
 def _images_html(uris: Sequence[str | None], sources: Sequence[Path], legend: str) -> str:
@@ -285,7 +277,7 @@ def _changed_samples(comparison: Comparison, task: str, count: int, data_root: P
     cards = []
     for sample_id, key, before, after in chosen:
         base_view, new_view = base_samples[key], new_samples[key]
-        images = [thumbnail_uri(path, boxes=_grounding_boxes(new_view)) for path in new_view.input_images]
+        images = [thumbnail_uri(path, boxes=_drawn_boxes(new_view)) for path in new_view.input_images]
         fields: dict[str, Any] = {"id": sample_id}
         fields.update(new_view.reference)
         fields["base output"] = _output_text(base_view)
