@@ -110,11 +110,6 @@ def parse_region(text: str, box_format: BoxFormat, image_size: tuple[int, int]) 
     return Region(scaled_box, polygon)
 
 
-def parse_box(text: str, box_format: BoxFormat, image_size: tuple[int, int]) -> Box | None:
-    region = parse_region(text, box_format, image_size)
-    return None if region is None else region.box
-
-
 # -- syntaxes ------------------------------------------------------------------------------
 
 _Found = tuple[Box, tuple[Point, ...] | None]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from bench.adapter import ADAPTERS
-from bench.context import TaskContext, default_data_root
+from bench.context import FID_WEIGHTS_ENV, TaskContext, default_data_root
 from bench.options import OptionError, parse_key_values
 from bench.prediction_formats import FORMATS
 from bench.distributed import RankFailure, Shard, WorkGroup, work_group_from_environment
@@ -25,11 +25,10 @@ from bench.runner import DEFAULT_RESULTS_ROOT, IncompatibleTaskError, RunConfig,
 from bench.store import CorruptStoreError, StoreFormatError
 from bench.summaries import TaskSummary
 from bench.task import TASKS, DatasetError
+from tasks.starter import STARTER_TASKS
 
 logger = logging.getLogger("thbench")
 
-#: What ``thbench run`` does with no arguments: both built-in baselines on the starter suite.
-STARTER_TASKS = ("starter-textvqa", "starter-docvqa", "starter-grounding", "starter-t2i", "starter-edit")
 BASELINES = ("ocr-pipeline", "glyph-render")
 #: Runs of a model whose outputs are sampled, unless ``--seeds`` says otherwise.
 DEFAULT_SAMPLED_SEEDS = 3
@@ -255,7 +254,7 @@ def _context(args: argparse.Namespace) -> TaskContext:
     from bench.ocr.base import OCR_ENGINES
 
     OCR_ENGINES.get(args.ocr_engine)  # a misspelt engine fails now, not when the first image is read
-    fid = args.fid_weights or (Path(os.environ["THBENCH_FID_WEIGHTS"]) if os.environ.get("THBENCH_FID_WEIGHTS") else None)
+    fid = args.fid_weights or (Path(os.environ[FID_WEIGHTS_ENV]) if os.environ.get(FID_WEIGHTS_ENV) else None)
     return TaskContext(
         data_root=args.data_dir or default_data_root(),
         prompt_profile=args.prompt_profile,

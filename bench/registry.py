@@ -73,10 +73,16 @@ class Registry(Generic[T]):
     def _load_plugins(self) -> None:
         if self._loaded:
             return
-        self._loaded = True
         package = importlib.import_module(self.builtin_package)
         for module in pkgutil.iter_modules(package.__path__, prefix=f"{self.builtin_package}."):
-            importlib.import_module(module.name)
+            try:
+                importlib.import_module(module.name)
+            except ImportError as error:
+                # A built-in plugin that does not import is a broken install; every later lookup
+                # fails the same way instead of finding a half-filled registry.
+                raise ImportError(f"built-in {self.kind} module {module.name} does not import ({error}); "
+                                  "reinstall thbench (make setup)") from error
+        self._loaded = True
         for entry_point in importlib.metadata.entry_points(group=self.entry_point_group):
             try:
                 loaded = entry_point.load()

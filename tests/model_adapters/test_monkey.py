@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from bench.adapter import ADAPTERS
-from bench.boxes import parse_box
+from bench.boxes import parse_region
 from bench.types import AnswerRequest
 from model_adapters.qwen_vl.config import QwenVLConfigError
 from model_adapters.qwen_vl.generation import Prompt, greedy
@@ -95,7 +95,7 @@ def test_grounding_uses_qwen_vl_prompts_and_reads_their_boxes():
     assert profile.format('Where is "OPEN" in this image?', text="OPEN") == "<image><ref>OPEN</ref><box>"
     task_box = GroundingTask.box_format.fget(type("T", (), {"profile": profile})())
     answer = "(100,250),(500,749)</box>"
-    assert parse_box(answer, task_box, (999, 1998)) == pytest.approx((100, 500, 500, 1498))
+    assert parse_region(answer, task_box, (999, 1998)).box == pytest.approx((100, 500, 500, 1498))
 
 
 def test_grounding_answers_keep_the_region_tags_and_vqa_answers_drop_them(adapter):
