@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--retry-errors", action="store_true", help="recompute samples that failed in an earlier run")
     run_parser.add_argument("--shard", type=_shard, metavar="I/N",
                             help="compute only part I of N of the samples (job arrays); a later run without --shard aggregates")
+    run_parser.add_argument("--scoring-workers", type=_count, metavar="N",
+                            help="processes that read generated images (OCR) while the model works on; 0 scores in this "
+                                 "process (default: the cores the model processes leave free, at least 1)")
     _add_context_arguments(run_parser)
     run_parser.add_argument("--format", choices=["md", "csv", "latex", "html"], default="md", help="leaderboard format")
     run_parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -191,6 +194,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
 
 
@@ -306,6 +316,7 @@ def _run_one(args: argparse.Namespace, model: str, tasks: list[str], seed: int, 
         progress=not args.no_progress and group.is_main,
         command=" ".join(["thbench", *sys.argv[1:]]),
         shard=args.shard,
+        scoring_workers=args.scoring_workers,
     )
     started = time.perf_counter()
     outcome = run(config, group)

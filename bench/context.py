@@ -3,6 +3,7 @@ generated images, where optional scoring weights are. Built once per run by the 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,19 @@ class TaskContext:
         ``describe_engine``), so that fingerprinting a finished run builds no OCR engine."""
         engine_type, options = self._ocr_settings()
         return describe_engine(engine_type, options, self._ocr, self.ocr)
+
+    def for_scoring_worker(self) -> "TaskContext":
+        """This context for a scoring worker: its own engine, on one intra-op thread unless
+        the user set the engine's thread count."""
+        engine_type = OCR_ENGINES.get(self.ocr_engine)
+        options = dict(self.ocr_options)
+        if engine_type.thread_option is not None:
+            options.setdefault(engine_type.thread_option, 1)
+        return dataclasses.replace(self, ocr_options=options)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Sent to scoring workers without the engine: each builds its own."""
+        return {**self.__dict__, "_ocr": None}
 
     def _ocr_settings(self) -> tuple[type[OcrEngine], Any]:
         engine_type = OCR_ENGINES.get(self.ocr_engine)
