@@ -211,6 +211,7 @@ def _add_context_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ocr-args", default="", help="OCR engine options, k=v,...")
     parser.add_argument("--fid-weights", type=Path, help="FID Inception weights (pt_inception-2015-12-05-6726825d.pth)")
     parser.add_argument("--clip-model", type=Path, help="local CLIP folder for CLIPScore")
+    parser.add_argument("--metrics-device", help="torch device for FID and CLIPScore features (default: the model's, else cpu)")
     parser.add_argument("--image-format", choices=["png", "jpeg"], default="png", help="how generated images are stored and scored")
 
 
@@ -226,6 +227,7 @@ def _context(args: argparse.Namespace) -> TaskContext:
         fid_weights=fid,
         clip_model=args.clip_model,
         image_format=args.image_format,
+        metrics_device=args.metrics_device,
     )
 
 

@@ -33,7 +33,16 @@ class TaskContext:
     #: Generated images are scored as stored; JPEG reproduces scripts that saved JPEGs (it
     #: changes FID), PNG keeps the model's pixels.
     image_format: Literal["png", "jpeg"] = "png"
+    #: Where Inception and CLIP features for set metrics are computed; ``None``: the device
+    #: the model ran on (``adapter_device``), else the CPU.
+    metrics_device: str | None = None
+    #: The loaded model's device, as its adapter reports it; set by the runner.
+    adapter_device: str | None = None
     _ocr: OcrEngine | None = field(default=None, init=False, repr=False)
+
+    @property
+    def feature_device(self) -> str:
+        return self.metrics_device or self.adapter_device or "cpu"
 
     def ocr(self) -> OcrEngine:
         if self._ocr is None:

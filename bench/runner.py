@@ -17,10 +17,11 @@ import os
 import socket
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from PIL import Image
 from tqdm import tqdm
@@ -364,17 +365,13 @@ class _RunSession:
         if not plan.rescore:
             return 0
         batches = [plan.rescore[start : start + self.batch_size] for start in range(0, len(plan.rescore), self.batch_size)]
-        with self._bar(len(plan.rescore), f"{task.name} (rescoring)") as bar:
-            queue = self._queue(task, executor, writer, records, outcome, "rescored", bar)
-            try:
-                for index in self.group.claims(f"{task.name}/rescore", len(batches)):
-                    for planned, previous in batches[index]:
-                        scoring = executor.rescore(planned, previous)
-                        queue.put(scoring, scoring.job)
-                    queue.wait(self._in_flight_limit())
-                queue.wait()
-            finally:
-                queue.close()
+        with self._bar(len(plan.rescore), f"{task.name} (rescoring)") as bar, \
+                self._scoring(task, executor, writer, records, outcome, "rescored", bar) as queue:
+            for index in self.group.claims(f"{task.name}/rescore", len(batches)):
+                for planned, previous in batches[index]:
+                    scoring = executor.rescore(planned, previous)
+                    queue.put(scoring, scoring.job)
+                queue.wait(self._in_flight_limit())
         return outcome.rescored
 
     def _compute(self, task: Task, plan: Plan, revisions: dict[tuple[str, str], int], executor: Executor,
@@ -384,24 +381,22 @@ class _RunSession:
         if not plan.compute:
             return 0
         batches = [plan.compute[start : start + self.batch_size] for start in range(0, len(plan.compute), self.batch_size)]
-        with self._bar(len(plan.compute), task.name) as bar:
-            queue = self._queue(task, executor, writer, records, outcome, "computed", bar)
-            try:
-                for index in self.group.claims(f"{task.name}/compute", len(batches)):
-                    self._check_lock()
-                    self._ensure_adapter_loaded()
-                    for scoring in executor.generate(batches[index], revisions):
-                        queue.put(scoring, scoring.job)
-                    queue.wait(self._in_flight_limit())
-                queue.wait()
-            finally:
-                queue.close()
+        with self._bar(len(plan.compute), task.name) as bar, \
+                self._scoring(task, executor, writer, records, outcome, "computed", bar) as queue:
+            for index in self.group.claims(f"{task.name}/compute", len(batches)):
+                self._check_lock()
+                self._ensure_adapter_loaded()
+                for scoring in executor.generate(batches[index], revisions):
+                    queue.put(scoring, scoring.job)
+                queue.wait(self._in_flight_limit())
         return outcome.computed
 
-    def _queue(self, task: Task, executor: Executor, writer: RecordWriter, records: dict[str, PredictionRecord],
-               outcome: TaskOutcome, counter: str, bar: tqdm) -> ScoringQueue[Scoring]:
-        """Scored records are appended as they arrive, in whatever order: the store's merge
-        and the aggregation depend on neither."""
+    @contextmanager
+    def _scoring(self, task: Task, executor: Executor, writer: RecordWriter, records: dict[str, PredictionRecord],
+                 outcome: TaskOutcome, counter: str, bar: tqdm) -> Iterator[ScoringQueue[Scoring]]:
+        """A queue whose scored records are appended as they arrive, in whatever order (the
+        store's merge and the aggregation depend on neither); every record is delivered when
+        the block ends, and on an error what was in flight still is."""
 
         def complete(scoring: Scoring, result: ScoreResult | None) -> None:
             record = executor.finish(scoring, result)
@@ -410,7 +405,15 @@ class _RunSession:
             setattr(outcome, counter, getattr(outcome, counter) + 1)
             bar.update(1)
 
-        return ScoringQueue(self.scoring_pool, task, complete)
+        queue = ScoringQueue(self.scoring_pool, task, complete)
+        try:
+            yield queue
+            queue.wait()
+        except Exception:
+            queue.settle()
+            raise
+        finally:
+            queue.close()
 
     def _in_flight_limit(self) -> int:
         """Samples left to score when the model may start its next batch: enough to keep every
@@ -574,6 +577,9 @@ class _RunSession:
             logger.info("loading model %s", self.adapter.name)
             self.adapter.load()
             self.adapter_loaded = True
+            device = str(self.adapter.describe().get("device") or "")
+            if device and device != "cpu":
+                self.context.adapter_device = device  # set metrics are computed where the model ran
 
 
 @dataclass(frozen=True)

@@ -132,7 +132,13 @@ class ScoringPool:
 
     def submit(self, task: Task, job: ScoreJob) -> "Future[ScoreResult]":
         if job.images and self.workers > 0:
-            payload = pickle.dumps((type(task), task.name, task.options, job))
+            try:
+                payload = pickle.dumps((type(task), task.name, task.options, job))
+            except (pickle.PicklingError, TypeError, AttributeError) as error:
+                raise TypeError(
+                    f"task {task.name!r} cannot be scored in worker processes: its sample or options cannot be sent "
+                    f"to them ({error}); run with --scoring-workers 0"
+                ) from error
             return self._process_pool().submit(_score_in_worker, _task_modules(task, job), payload)
         if self._thread is None:
             self._thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="thbench-scoring")
@@ -188,6 +194,15 @@ class ScoringQueue(Generic[T]):
             while len(self._in_flight) > at_most and self._error is None:
                 self._condition.wait()
         self._raise_error()
+
+    def settle(self) -> None:
+        """Wait for the jobs in flight and deliver their results, raising nothing: when the run
+        stops for another reason (a full disk met by the model's next batch, say), samples
+        already generated are still recorded, so that a resumed run need not compute (and
+        store) them again."""
+        with self._condition:
+            while self._in_flight:
+                self._condition.wait()
 
     def close(self) -> None:
         """Deliver nothing more: jobs in flight are cancelled or their results dropped."""
