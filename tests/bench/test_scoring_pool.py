@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench.context import TaskContext
+from bench.faults import HarnessFault
 from bench.ocr.base import OCR_ENGINES
 from bench.runner import RunConfig, run
 from bench.store import RunStore
@@ -51,6 +52,17 @@ def test_zero_one_and_two_workers_write_the_same_records_and_scores(tmp_path):
     assert len(paint) == 7 and all(record[6] for record in paint.values()), "every sample has its images"
     assert len(say) == 9 and sum(record[4] is not None for record in say.values()) == 1, "the broken image is an error"
     assert results[0] == results[1] == results[2]
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_full_disk_met_by_a_scorer_stops_the_run_and_records_nothing_false(tmp_path, workers):
+    run_dir = tmp_path / "run"
+    with pytest.raises(HarnessFault, match="No space left on device"):
+        run(RunConfig(model="test-painter", tasks=["toy-paint"], run_dir=run_dir, batch_size=2, progress=False,
+                      task_args={"toy-paint": {"count": "6", "score_disk_full_at": "3"}}, scoring_workers=workers))
+    records = RunStore(run_dir).read_records("toy-paint").by_slot.values()
+    assert all(record.error is None for record in records), "a full disk is no sample's error"
+    assert "p3" not in {record.id for record in records}
 
 
 def test_scoring_workers_read_with_one_thread_and_describe_the_engine_as_in_process():

@@ -7,6 +7,7 @@ tests can tell whether a model call happened at all.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -159,6 +160,8 @@ class ToyPaintOptions:
     count: int = 5
     #: Scoring only: seconds each sample's scoring takes (slow OCR, for the scoring pool).
     score_delay_s: float = 0.0
+    #: Scoring only: the scorer meets a full disk on this sample (by index; -1: never).
+    score_disk_full_at: int = -1
 
 
 class ToyPaintTask(Task):
@@ -167,7 +170,7 @@ class ToyPaintTask(Task):
     kind = RequestKind.GENERATE_IMAGE
     Options = ToyPaintOptions
     set_metric_options = ("offset",)
-    scoring_options = ("score_delay_s",)
+    scoring_options = ("score_delay_s", "score_disk_full_at")
     metrics = (MetricSpec("redness", "mean red channel / 255"),)
     #: How often set metrics were computed, across instances (tests read it).
     set_metric_calls = 0
@@ -184,6 +187,8 @@ class ToyPaintTask(Task):
 
     def score(self, sample: ToySample, response: Response) -> ScoredSample:
         time.sleep(self.options.score_delay_s)
+        if sample.id == f"p{self.options.score_disk_full_at}":
+            raise OSError(errno.ENOSPC, "No space left on device")
         reds = [float(np.asarray(image)[:, :, 0].mean()) / 255 for image in response.images]
         return ScoredSample(parsed=None, scores={"redness": sum(reds) / len(reds)})
 
