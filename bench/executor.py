@@ -105,10 +105,10 @@ class Executor:
             if self.fail_fast:
                 raise SampleFailure(f"a batch of {self.task.name} failed: {type(error).__name__}: {error}") from error
             logger.warning("a batch of %s failed (%s); retrying its samples one at a time", self.task.name, error)
-        outputs: dict[str, Any] = {}
+        one_by_one: dict[str, Any] = {}
         for item in ready:
-            outputs.update(self._call_adapter([item], failures))
-        return outputs
+            one_by_one.update(self._call_adapter([item], failures))
+        return one_by_one
 
     def _store_output(self, planned: PlannedSample, output: Any, record: PredictionRecord) -> ScoreJob:
         """Keep the raw output; images are scored as stored (read back from their files), so

@@ -92,6 +92,7 @@ def load_clip(folder: str | Path) -> tuple[CLIPModel, CLIPProcessor]:
     """
     path = check_clip_folder(folder)
     # transformers 5 names the PIL backend CLIPImageProcessorPil; in 4.x CLIPImageProcessor is that backend.
+    image_processor_cls: Any
     if hasattr(transformers, "CLIPImageProcessorPil"):
         image_processor_cls = transformers.CLIPImageProcessorPil
     else:
@@ -141,7 +142,7 @@ def clip_scores(
     if not image_list:
         return torch.zeros(0)
     device, dtype = model.device, model.dtype
-    context = model.config.text_config.max_position_embeddings
+    context = getattr(model.config.text_config, "max_position_embeddings")
     with torch.no_grad():
         pixels = processor(images=image_list, return_tensors="pt")["pixel_values"].to(device, dtype)
         tokens = processor(text=text_list, return_tensors="pt", padding=True, truncation=True, max_length=context)

@@ -204,9 +204,11 @@ class FidInceptionV3(nn.Module):
         x = F.max_pool2d(x, kernel_size=3, stride=2)
         if dims == 192:
             return _spatial_mean(x)
-        for block in (self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a):
+        blocks: tuple[nn.Module, ...] = (self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a)
+        for block in blocks:
             x = block(x)
-        for block in (self.Mixed_6b, self.Mixed_6c, self.Mixed_6d, self.Mixed_6e):
+        blocks = (self.Mixed_6b, self.Mixed_6c, self.Mixed_6d, self.Mixed_6e)
+        for block in blocks:
             x = block(x)
         if dims == 768:
             return _spatial_mean(x)

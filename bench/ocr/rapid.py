@@ -57,13 +57,14 @@ class RapidOcrEngine(OcrEngine):
         logging.getLogger("RapidOCR").setLevel(logging.WARNING)
 
     def read_page(self, image: Image.Image) -> list[OcrLine]:
-        result = self._engine(_to_array(image), return_word_box=True)
+        # The engine's declared return type is a union of its stage outputs; a full run gives RapidOCROutput.
+        result: Any = self._engine(_to_array(image), return_word_box=True)
         if result.txts is None:
             return []
         lines = []
         for index, (text, confidence) in enumerate(zip(result.txts, result.scores)):
             polygon = _polygon(result.boxes[index])
-            words = ()
+            words: tuple[OcrWord, ...] = ()
             if result.word_results and index < len(result.word_results) and result.word_results[index]:
                 words = tuple(
                     OcrWord(str(word), float(score), _polygon(points))
