@@ -31,6 +31,8 @@ demo: setup
 	$(BIN)/thbench report
 
 test: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 report: setup

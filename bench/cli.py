@@ -14,11 +14,11 @@ from typing import Sequence
 
 from bench.adapter import ADAPTERS
 from bench.context import FID_WEIGHTS_ENV, TaskContext, default_data_root
-from bench.options import OptionError, parse_key_values
-from bench.prediction_formats import FORMATS
 from bench.distributed import RankFailure, Shard, WorkGroup, work_group_from_environment
 from bench.error_budget import FAILED_SAMPLES_EXIT_CODE, ErrorBudget
 from bench.faults import FAULT_EXIT_CODE, HarnessFault
+from bench.options import OptionError, parse_key_values
+from bench.prediction_formats import FORMATS
 from bench.registry import UnknownNameError
 from bench.run_lock import LOCKED_EXIT_CODE, RunLockedError
 from bench.runner import DEFAULT_RESULTS_ROOT, IncompatibleTaskError, RunConfig, RunOutcome, SampleFailure, run

@@ -1,9 +1,9 @@
 """Bootstrap confidence intervals, and paired statistics of two runs over the same samples.
 
 A resample of ``n`` samples is ``n`` indices drawn uniformly with replacement; the resampled
-mean of a metric is the mean of its values at those indices. Indices are drawn in chunks of resamples that fit the CPU's cache: memory stays small whatever the
-number of resamples and samples, the cost is linear in both, and the numbers depend only on
-the seed and the sizes.
+mean of a metric is the mean of its values at those indices. Indices are drawn in chunks of
+resamples that fit the CPU's cache: memory stays small whatever the number of resamples and
+samples, the cost is linear in both, and the numbers depend only on the seed and the sizes.
 """
 
 from __future__ import annotations

@@ -86,7 +86,8 @@ def main() -> int:
         reading = reference if options == REFERENCE else read_all(options, crops, pages, args.repeat)
         same_crops = reading.crops == reference.crops
         same_pages = reading.pages == reference.pages
-        verdict = "yes" if same_crops and same_pages else f"NO (crops {'same' if same_crops else 'differ'}, pages {'same' if same_pages else 'differ'})"
+        verdict = "yes" if same_crops and same_pages else (
+            f"NO (crops {'same' if same_crops else 'differ'}, pages {'same' if same_pages else 'differ'})")
         print(f"{options.threads:>7} {options.rec_batch_size:>9} | {len(crops) / reading.crop_wall:8.1f} {len(crops) / reading.crop_cpu:11.1f} | "
               f"{len(pages) / reading.page_wall:8.2f} {len(pages) / reading.page_cpu:11.2f} | {verdict}")
     return 0

@@ -19,8 +19,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from bench.adapter import ModelAdapter, register_adapter
-from bench.types import EditImageRequest, GenerateImageRequest, Polygon, RequestKind
 from bench.render import fit_font, font_paths
+from bench.types import EditImageRequest, GenerateImageRequest, Polygon, RequestKind
 
 _QUOTED = re.compile(r"['\"“‘](.+?)['\"”’]")
 

@@ -67,7 +67,8 @@ def bar_chart(title: str, bars: Sequence[Bar], unit: str = "", width: int = 640)
                 f'<path d="M{x(bar.low):.1f},{mid:.1f}H{x(bar.high):.1f}M{x(bar.low):.1f},{mid - 5:.1f}V{mid + 5:.1f}'
                 f'M{x(bar.high):.1f},{mid - 5:.1f}V{mid + 5:.1f}" class="whisker"/>'
             )
-        parts.append(f'<text x="{x(max(bar.value, bar.high or bar.value)) + 6:.1f}" y="{y + row * 0.65:.1f}" class="value">{_format(bar.value)}</text>')
+        value_x = x(max(bar.value, bar.high or bar.value)) + 6
+        parts.append(f'<text x="{value_x:.1f}" y="{y + row * 0.65:.1f}" class="value">{_format(bar.value)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -99,7 +100,9 @@ def line_chart(title: str, series: Sequence[Series], x_label: str = "step", y_la
         parts.append(f'<text x="{px(tick):.1f}" y="{top + plot_h + 16:.1f}" class="tick" text-anchor="middle">{_e(_step_label(tick))}</text>')
     parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{top + plot_h + 32:.1f}" class="tick" text-anchor="middle">{_e(x_label)}</text>')
     if y_label:
-        parts.append(f'<text x="12" y="{top + plot_h / 2:.1f}" class="tick" transform="rotate(-90 12 {top + plot_h / 2:.1f})" text-anchor="middle">{_e(y_label)}</text>')
+        middle = top + plot_h / 2
+        parts.append(f'<text x="12" y="{middle:.1f}" class="tick" transform="rotate(-90 12 {middle:.1f})" '
+                     f'text-anchor="middle">{_e(y_label)}</text>')
     for index, line in enumerate(series):
         colour = PALETTE[index % len(PALETTE)]
         ordered = sorted(line.points, key=lambda p: p.x)
@@ -111,7 +114,8 @@ def line_chart(title: str, series: Sequence[Series], x_label: str = "step", y_la
             path = " ".join(f"{px(p.x):.1f},{py(p.y):.1f}" for p in ordered)
             parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
         for p in ordered:
-            parts.append(f'<circle cx="{px(p.x):.1f}" cy="{py(p.y):.1f}" r="3.5" fill="{colour}"><title>{_e(line.label)} @ {_e(_step_label(p.x))}: {_format(p.y)}</title></circle>')
+            title = f"{_e(line.label)} @ {_e(_step_label(p.x))}: {_format(p.y)}"
+            parts.append(f'<circle cx="{px(p.x):.1f}" cy="{py(p.y):.1f}" r="3.5" fill="{colour}"><title>{title}</title></circle>')
         legend_y = height - 12 - 16 * (len(series) - 1 - index)
         parts.append(f'<rect x="{left}" y="{legend_y - 9}" width="10" height="10" fill="{colour}"/>')
         parts.append(f'<text x="{left + 16}" y="{legend_y}" class="label">{_e(line.label)}</text>')

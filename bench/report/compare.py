@@ -21,9 +21,8 @@ metric's display units (points for percentages).
 
 from __future__ import annotations
 
-import math
-
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Literal, Mapping, NamedTuple, Sequence
 

@@ -22,8 +22,8 @@ from torch import nn
 from .config import TextHarmonyConfig
 from .image_decoder import ControlFeatures, ImageDecoder
 from .llm import KVCache, MultimodalDecoder, TextHead, VisionContext
-from .positional import sincos_1d
 from .plain_vit import visual_tokenizer
+from .positional import sincos_1d
 
 
 @dataclass

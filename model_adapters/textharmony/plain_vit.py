@@ -15,7 +15,7 @@ from torch import nn
 
 from .config import ResamplerConfig, VisionConfig
 from .lora import LoRALinear
-from .vision import ViTAdapter, VisualTokenizer
+from .vision import VisualTokenizer, ViTAdapter
 
 
 class PlainViT(nn.Module):

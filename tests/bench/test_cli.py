@@ -68,7 +68,8 @@ def test_report_formats(toy_data, tmp_path, capsys):
 
 def test_report_marks_scores_over_part_of_a_task(toy_data, tmp_path, capsys):
     runs = tmp_path / "runs"
-    main(["run", "--model", "test-echo", "--tasks", "toy-say", "--limit", "5", "--data-dir", str(toy_data), "--results-dir", str(runs), "--no-progress"])
+    main(["run", "--model", "test-echo", "--tasks", "toy-say", "--limit", "5", "--data-dir", str(toy_data),
+          "--results-dir", str(runs), "--no-progress"])
     capsys.readouterr()
     code, out, _ = _run(capsys, "report", str(runs))
     assert code == 0 and "[n=5/12]" in out

@@ -13,10 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
+from processes import thbench
 
 from bench.store import RunStore
-from processes import thbench
 
 LEGACY_RUN = Path(__file__).parent / "data" / "legacy_run"
 

@@ -148,8 +148,9 @@ def test_a_changed_input_image_is_recomputed(toy_data, tmp_path):
 def test_duplicate_sample_ids_are_refused(tmp_path):
     import json as json_module
 
-    from bench.task import DatasetError
     from toy_plugins import write_toy_dataset
+
+    from bench.task import DatasetError
 
     folder = write_toy_dataset(tmp_path / "data" / "toy", count=3)
     entries = json_module.loads((folder / "questions.json").read_text())

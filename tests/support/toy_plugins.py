@@ -242,5 +242,7 @@ def register() -> None:
     """Idempotent, so that every test module may call it."""
     for name, task in (("toy-say", ToyTask), ("toy-paint", ToyPaintTask)):
         TASKS.add(name, task)
-    for name, adapter in (("test-echo", EchoAdapter), ("test-echo-oserror", OsErrorAdapter), ("test-echo-placed", PlacedEchoAdapter), ("test-painter", PainterAdapter)):
+    adapters = (("test-echo", EchoAdapter), ("test-echo-oserror", OsErrorAdapter), ("test-echo-placed", PlacedEchoAdapter),
+                ("test-painter", PainterAdapter))
+    for name, adapter in adapters:
         ADAPTERS.add(name, adapter)

@@ -9,10 +9,10 @@ import json
 import pytest
 
 from bench.cli import main
-from bench.store import RunStore
 from bench.report.leaderboard import leaderboard, select_columns, sort_rows
 from bench.report.leaderboard_output import render
 from bench.report.runs import RunSummary, load_run
+from bench.store import RunStore
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ on the fixture's inputs and must reproduce the official outputs.
 Tolerance: both sides run in float32 on the CPU, so an exact port differs only by the order of
 floating-point operations, a few ulps per op; measured, the largest difference in any component
 is 2e-6 of that tensor's largest magnitude (the sampled image, where guidance at 7.5 amplifies
-the UNet's differences; 1.2e-6 for the LLM's logits and one UNet step). Each comparison allows ``rtol=1e-6`` plus an ``atol`` of 5e-6 of the expected tensor's
-largest magnitude: a 1e-5 relative change of the largest values fails, and so does a deviation
-from the official maths such as a LayerNorm epsilon (1e-6 for 1e-5 moves the ViT-Adapter's maps
+the UNet's differences; 1.2e-6 for the LLM's logits and one UNet step). Each comparison allows
+``rtol=1e-6`` plus an ``atol`` of 5e-6 of the expected tensor's largest magnitude: a 1e-5
+relative change of the largest values fails, and so does a deviation from the official maths such as a LayerNorm epsilon (1e-6 for 1e-5 moves the ViT-Adapter's maps
 by 2.5e-5 of their scale). Elements near zero are held to the same absolute bound, since
 cancellation makes their relative error meaningless.
 """

@@ -133,8 +133,8 @@ def install_stand_ins() -> None:
 
 
 def save_toy_clip(folder: Path) -> None:
-    from transformers import CLIPVisionConfig
     from TextHarmony.models.encoders.vit_adapter.vit_adapter_hf import CLIPVisionAdapterModel
+    from transformers import CLIPVisionConfig
 
     config = CLIPVisionConfig(
         hidden_size=32, intermediate_size=64, num_hidden_layers=24, num_attention_heads=2,
