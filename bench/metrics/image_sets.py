@@ -130,6 +130,12 @@ def clip_pair_scores(
     return scores
 
 
+def clip_prefix(prefix: str) -> str:
+    """The text put before each prompt: MARIO-Eval's CLIPScore puts a space after its prefix
+    when the prefix lacks one (an empty prefix stays empty)."""
+    return prefix if not prefix or prefix.endswith(" ") else prefix + " "
+
+
 def clip_description(clip_dir: Path, weight: float, prefix: str) -> dict[str, Any]:
     return {
         "model": Path(clip_dir).name,
