@@ -9,6 +9,7 @@ import numpy as np
 from bench.error_budget import first_failures
 from bench.records import PredictionRecord
 from bench.stats import bootstrap_means, percentile_interval
+from bench.summaries import MetricEntry
 from bench.task import MetricSpec, Task
 
 
@@ -45,12 +46,5 @@ def aggregate(task: Task, records: Sequence[PredictionRecord]) -> dict[str, Any]
 
 
 def _entry(metric: MetricSpec, value: float, resampled: np.ndarray) -> dict[str, Any]:
-    low, high = percentile_interval(resampled)
-    return {
-        "value": value,
-        "ci95": [low, high],
-        "percent": metric.percent,
-        "higher_is_better": metric.higher_is_better,
-        "description": metric.description,
-        "shown": metric.shown,
-    }
+    interval = percentile_interval(resampled)
+    return MetricEntry(value, interval, metric.percent, metric.higher_is_better, metric.description, metric.shown).to_json()

@@ -6,7 +6,7 @@ coordinate frames: pixels of the image, 0–1 fractions, a 0–1000 (or 0–999)
 the square frame the model resized the image to. The frame and the syntax are properties of
 the model's prompt profile, never guessed from the numbers.
 
-Three syntaxes:
+Four syntaxes:
 
 ``auto``
     The first bracketed group of numbers. Four numbers are a box ``(x1, y1, x2, y2)`` as
@@ -24,6 +24,10 @@ Three syntaxes:
     ``\\((.*?)\\)\\((.*?)\\)``, each group split on commas into exactly two numbers read by
     Python's ``float``; anything else is no box (the release scores it as ``(0, 0, 0, 0)``,
     which has IoU 0, the same verdict).
+``qwen_points``
+    The same reading with Qwen-VL's pattern ``\\((.*?)\\),\\((.*?)\\)`` (a comma between the two
+    points), as ``eval_mm/evaluate_grounding.py`` of github.com/QwenLM/Qwen-VL parses
+    ``<box>(x1,y1),(x2,y2)</box>`` answers; the release's failures score ``(0, 0, 0, 0)`` too.
 
 Box corners are kept as written: a model that writes ``(x2, y2, x1, y1)`` gets an empty box
 and no credit, as with the torchvision-based evaluators (see ``bench.metrics.boxes.box_iou``).
@@ -41,7 +45,7 @@ Box = tuple[float, float, float, float]
 Point = tuple[float, float]
 
 Coordinates = Literal["pixel", "normalized", "grid", "frame"]
-Syntax = Literal["auto", "point_list", "paired_points"]
+Syntax = Literal["auto", "point_list", "paired_points", "qwen_points"]
 
 #: A number not glued to a word ("x1" holds no coordinate).
 _NUMBER = r"(?<![\w.])[-+]?\d+(?:\.\d+)?"
@@ -51,6 +55,7 @@ _GROUP_RE = re.compile(r"[\[(<{](?:[\s,;]*[\[(]?\s*" + _NUMBER + r"\s*[\])]?)+[\
 #: One ``(x, y)`` or ``[x, y]`` point, optionally after a separator.
 _POINT_RE = re.compile(r"\s*[,;]?\s*[\[(]\s*(" + _NUMBER + r")\s*,\s*(" + _NUMBER + r")\s*[\])]")
 _PAIRED_POINTS_RE = re.compile(r"\((.*?)\)\((.*?)\)")
+_QWEN_POINTS_RE = re.compile(r"\((.*?)\),\((.*?)\)")
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,9 @@ def parse_region(text: str, box_format: BoxFormat, image_size: tuple[int, int]) 
     """The first region in ``text``, in pixels of an image of ``image_size`` = (width, height),
     or ``None`` when the answer holds none in the profile's syntax."""
     if box_format.syntax == "paired_points":
-        found = _paired_points(text)
+        found = _paired_points(text, _PAIRED_POINTS_RE)
+    elif box_format.syntax == "qwen_points":
+        found = _paired_points(text, _QWEN_POINTS_RE)
     elif box_format.syntax == "point_list":
         found = _point_list(text)
     else:
@@ -101,11 +108,6 @@ def parse_region(text: str, box_format: BoxFormat, image_size: tuple[int, int]) 
     scaled_box = (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
     polygon = tuple((x * sx, y * sy) for x, y in points) if points and len(points) >= 3 else None
     return Region(scaled_box, polygon)
-
-
-def parse_box(text: str, box_format: BoxFormat, image_size: tuple[int, int]) -> Box | None:
-    region = parse_region(text, box_format, image_size)
-    return None if region is None else region.box
 
 
 # -- syntaxes ------------------------------------------------------------------------------
@@ -147,11 +149,11 @@ def _point_list(text: str) -> _Found | None:
     return None
 
 
-def _paired_points(text: str) -> _Found | None:
-    match = _PAIRED_POINTS_RE.search(text)
+def _paired_points(text: str, pattern: re.Pattern[str]) -> _Found | None:
+    match = pattern.search(text)
     if match is None:
         return None
-    corners = []
+    corners: list[float] = []
     for group in match.groups():
         parts = group.split(",")
         if len(parts) != 2:
@@ -179,7 +181,7 @@ def _points_from(text: str, start: int) -> tuple[Point, ...]:
     nested list ``[[x, y], ...``)."""
     if not _POINT_RE.match(text, start):
         start += 1
-    points = []
+    points: list[Point] = []
     position = start
     while True:
         match = _POINT_RE.match(text, position)

@@ -13,22 +13,22 @@ from pathlib import Path
 from typing import Sequence
 
 from bench.adapter import ADAPTERS
-from bench.context import TaskContext, default_data_root
+from bench.context import FID_WEIGHTS_ENV, TaskContext, default_data_root
 from bench.options import OptionError, parse_key_values
 from bench.prediction_formats import FORMATS
 from bench.distributed import RankFailure, Shard, WorkGroup, work_group_from_environment
-from bench.error_budget import FAILED_SAMPLES_EXIT_CODE, ErrorBudget, FailureExample
+from bench.error_budget import FAILED_SAMPLES_EXIT_CODE, ErrorBudget
 from bench.faults import FAULT_EXIT_CODE, HarnessFault
 from bench.registry import UnknownNameError
 from bench.run_lock import LOCKED_EXIT_CODE, RunLockedError
 from bench.runner import DEFAULT_RESULTS_ROOT, IncompatibleTaskError, RunConfig, RunOutcome, SampleFailure, run
 from bench.store import CorruptStoreError, StoreFormatError
+from bench.summaries import TaskSummary
 from bench.task import TASKS, DatasetError
+from tasks.starter import STARTER_TASKS
 
 logger = logging.getLogger("thbench")
 
-#: What ``thbench run`` does with no arguments: both built-in baselines on the starter suite.
-STARTER_TASKS = ("starter-textvqa", "starter-docvqa", "starter-grounding", "starter-t2i", "starter-edit")
 BASELINES = ("ocr-pipeline", "glyph-render")
 #: Runs of a model whose outputs are sampled, unless ``--seeds`` says otherwise.
 DEFAULT_SAMPLED_SEEDS = 3
@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--model-args", "--model_args", default="", help="adapter options, k=v,k2=v2")
     run_parser.add_argument("--device", help="where the model runs (cpu, cuda, cuda:1, auto); same as --model-args device=...")
     run_parser.add_argument("--trust-remote-code", action="store_true",
-                            help="let the model folder's own Python code run (monkey, anytext); same as --model-args trust_remote_code=true")
+                            help="let the model folder's own Python code run (anytext); same as --model-args trust_remote_code=true")
     run_parser.add_argument("--allow-partial", action="store_true",
                             help="accept a checkpoint with missing or unexpected keys (textharmony); same as --model-args allow_partial=true")
     run_parser.add_argument("--tasks", default="", help="comma-separated task names (default: the starter suite)")
@@ -183,19 +183,19 @@ def _error_budget(text: str) -> ErrorBudget:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _over_budget(summaries: Sequence[tuple[str, dict]], budget: ErrorBudget) -> int:
+def _over_budget(summaries: Sequence[tuple[str, TaskSummary]], budget: ErrorBudget) -> int:
     """Exit status for failed samples: 0 within the budget, else ``FAILED_SAMPLES_EXIT_CODE``
     with one line per task over it."""
-    over = [(label, s) for label, s in summaries if s.get("errors") and not budget.allows(s["errors"], s.get("n") or 0)]
+    over = [(label, s) for label, s in summaries if s.errors and not budget.allows(s.errors, s.n)]
     for label, summary in over:
-        logger.error("%s: %d of %d samples failed, more than --max-errors allows (%s)", label, summary["errors"],
-                     summary.get("n") or 0, budget.describe())
+        logger.error("%s: %d of %d samples failed, more than --max-errors allows (%s)", label, summary.errors,
+                     summary.n, budget.describe())
     return FAILED_SAMPLES_EXIT_CODE if over else 0
 
 
-def _print_failures(prefix: str, summary: dict) -> None:
-    for entry in summary.get("first_errors") or []:
-        print(f"{prefix}: failed: {FailureExample.from_json(entry).line()}")
+def _print_failures(prefix: str, summary: TaskSummary) -> None:
+    for example in summary.first_errors:
+        print(f"{prefix}: failed: {example.line()}")
 
 
 def _shard(text: str) -> Shard:
@@ -254,7 +254,7 @@ def _context(args: argparse.Namespace) -> TaskContext:
     from bench.ocr.base import OCR_ENGINES
 
     OCR_ENGINES.get(args.ocr_engine)  # a misspelt engine fails now, not when the first image is read
-    fid = args.fid_weights or (Path(os.environ["THBENCH_FID_WEIGHTS"]) if os.environ.get("THBENCH_FID_WEIGHTS") else None)
+    fid = args.fid_weights or (Path(os.environ[FID_WEIGHTS_ENV]) if os.environ.get(FID_WEIGHTS_ENV) else None)
     return TaskContext(
         data_root=args.data_dir or default_data_root(),
         prompt_profile=args.prompt_profile,
@@ -321,7 +321,7 @@ def _run_command(args: argparse.Namespace) -> int:
         print(render(frame, args.format), end="")
     if not group.is_main or args.shard is not None:
         return 0
-    summaries = [(f"{o.model} · {t.label or t.task}", t.summary) for o in outcomes for t in o.tasks]
+    summaries = [(f"{o.model} · {t.label or t.task}", TaskSummary.from_json(t.summary)) for o in outcomes for t in o.tasks]
     return _over_budget(summaries, args.max_errors)
 
 
@@ -384,11 +384,10 @@ def _print_seed_spread(model: str, seed_outcomes: list[tuple[int, RunOutcome]]) 
     names: dict[str, str] = {}
     for _, outcome in seed_outcomes:
         for task in outcome.tasks:
-            primary = task.summary.get("primary")
-            entry = task.summary.get("metrics", {}).get(primary)
-            if entry:
-                by_label.setdefault(task.label or task.task, []).append(entry["value"] * (100.0 if entry.get("percent") else 1.0))
-                names[task.label or task.task] = str(primary)
+            summary = TaskSummary.from_json(task.summary)
+            if summary.headline is not None:
+                by_label.setdefault(task.label or task.task, []).append(summary.headline.display_value)
+                names[task.label or task.task] = str(summary.primary)
     for label, values in by_label.items():
         if len(values) < 2:
             continue
@@ -406,22 +405,19 @@ def _print_shard_summary(outcome: RunOutcome, shard: Shard, seconds: float) -> N
 
 def _print_summary(outcome: RunOutcome, seconds: float) -> None:
     for task in outcome.tasks:
-        summary = task.summary
-        primary = summary.get("primary")
-        entry = summary.get("metrics", {}).get(primary, {})
-        scale = 100.0 if entry.get("percent") else 1.0
-        value = f"{entry['value'] * scale:.1f}" if entry else "n/a"
-        refused = f" refused={summary['refused']}" if summary.get("refused") else ""
+        summary = TaskSummary.from_json(task.summary)
+        value = f"{summary.headline.display_value:.1f}" if summary.headline is not None else "n/a"
+        refused = f" refused={summary.refused}" if summary.refused else ""
         print(
-            f"{outcome.model} · {task.label or task.task}: {primary} {value}  n={summary['n']} errors={summary['errors']}{refused}  "
+            f"{outcome.model} · {task.label or task.task}: {summary.primary} {value}  n={summary.n} errors={summary.errors}{refused}  "
             f"computed={task.computed} reused={task.reused} rescored={task.rescored}"
         )
         _print_failures(f"{outcome.model} · {task.label or task.task}", summary)
-        for name, entry in (summary.get("set_metrics") or {}).items():
-            if isinstance(entry, dict) and entry.get("value") == "n/a":
-                print(f"{outcome.model} · {task.task}: {entry.get('reason') or f'{name} not computed'}")
-            elif isinstance(entry, dict) and isinstance(entry.get("value"), (int, float)):
-                print(f"{outcome.model} · {task.task}: {name} {entry['value']:.3f}")
+        for name, metric in summary.set_metrics.items():
+            if metric.value is None:
+                print(f"{outcome.model} · {task.task}: {metric.reason or f'{name} not computed'}")
+            else:
+                print(f"{outcome.model} · {task.task}: {name} {metric.value:.3f}")
     print(f"{outcome.model}: {outcome.run_dir}  ({seconds:.1f} s)")
 
 
@@ -489,12 +485,12 @@ def _score_command(args: argparse.Namespace) -> int:
     from bench.offline_scoring import score_predictions
 
     task = TASKS.get(args.task).from_args(parse_key_values(args.task_args), _context(args))
-    summary = score_predictions(task, args.predictions, args.output, args.format)
-    for metric, entry in summary["metrics"].items():
-        if entry.get("shown", True):
-            scale = 100.0 if entry["percent"] else 1.0
-            print(f"{args.task} {metric}: {entry['value'] * scale:.2f} (95% CI {entry['ci95'][0] * scale:.2f}–{entry['ci95'][1] * scale:.2f})")
-    print(f"n={summary['n']} errors={summary['errors']} missing={summary.get('missing', 0)}")
+    scored = score_predictions(task, args.predictions, args.output, args.format)
+    summary = TaskSummary.from_json(scored)
+    for metric, entry in summary.shown_metrics().items():
+        low, high = entry.display_interval
+        print(f"{args.task} {metric}: {entry.display_value:.2f} (95% CI {low:.2f}–{high:.2f})")
+    print(f"n={summary.n} errors={summary.errors} missing={scored.get('missing', 0)}")
     _print_failures(args.task, summary)
     return _over_budget([(args.task, summary)], args.max_errors)
 

@@ -12,6 +12,8 @@ from bench.ocr.base import OCR_ENGINES, OcrEngine, describe_engine
 from bench.options import build_options
 
 DATA_ENV = "THBENCH_DATA"
+#: Where the FID Inception weights are when ``--fid-weights`` is not given.
+FID_WEIGHTS_ENV = "THBENCH_FID_WEIGHTS"
 
 
 def default_data_root() -> Path:

@@ -150,7 +150,7 @@ class TorchWorkGroup(WorkGroup):
         self._steps += 1
         key = self._key("broadcast", str(self._steps))
         if self.rank == 0:
-            self._store.set(key, pickle.dumps(value))
+            self._store.set(key, pickle.dumps(value))  # type: ignore[arg-type]  # the store takes bytes; its stub says str
             return value
         self._wait(lambda: self._store.check([key]), f"rank 0's plan (step {self._steps})")
         return pickle.loads(self._store.get(key))
@@ -167,7 +167,7 @@ class TorchWorkGroup(WorkGroup):
     def report_failure(self, message: str) -> None:
         """Tell the other ranks why this one stops (they stop too, at their next wait)."""
         try:
-            self._store.set(self._key("failed", str(self.rank)), message.encode())
+            self._store.set(self._key("failed", str(self.rank)), message.encode())  # type: ignore[arg-type]
             self._store.add(self._key("failures"), 1)
         except RuntimeError:
             pass  # the store is gone with rank 0; the others time out

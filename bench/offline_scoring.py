@@ -38,7 +38,7 @@ def score_predictions(task: Task, path: Path, output: Path | None = None, format
         entry = predictions.get(str(sample.id))
         record = PredictionRecord(key=task.sample_key(sample), id=str(sample.id), request_fingerprint="", scoring_fingerprint="", seed=0, prompt="")
         problem = _problem(task, sample, entry, record.key)
-        if problem is not None:
+        if entry is None or problem is not None:
             missing += entry is None
             record.error = problem
             record.scores = task.miss_scores(sample)
@@ -85,7 +85,7 @@ def _problem(task: Task, sample: Any, entry: dict[str, Any] | None, key: str) ->
             return SampleError(str(stored.get("type", "Error")), str(stored.get("message", "")), str(stored.get("stage", "model")))
         return SampleError("Error", str(stored), "model")
     if task.kind is not RequestKind.ANSWER:
-        expected = task.build_request(sample, key).num_images
+        expected = task.build_request(sample, key).expected_images
         if len(entry.get("images", [])) < expected:
             return SampleError("MissingImages", f"{len(entry.get('images', []))} images given, {expected} expected", "input")
     return None

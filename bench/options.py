@@ -78,7 +78,7 @@ def parse_key_values(text: str | None) -> dict[str, str]:
 
 def build_options(options_type: type[O], values: Mapping[str, Any], owner: str) -> O:
     """Instantiate ``options_type`` from strings (or already-typed values)."""
-    fields = {f.name: f for f in dataclasses.fields(options_type)}
+    fields = {f.name: f for f in dataclasses.fields(typing.cast(Any, options_type))}
     unknown = sorted(set(values) - set(fields))
     if unknown:
         known = ", ".join(sorted(fields)) or "none"

@@ -14,7 +14,7 @@ import importlib
 import importlib.metadata
 import logging
 import pkgutil
-from typing import Callable, Generic, TypeVar
+from typing import Callable, Generic, TypeVar, cast
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class Registry(Generic[T]):
                 f"{self.kind} name {name!r} is registered twice: by {_qualname(existing)} "
                 f"and by {_qualname(cls)}; rename one of them"
             )
-        cls.name = name
+        setattr(cls, "name", name)
         self._classes[name] = cls
 
     def get(self, name: str) -> T:
@@ -73,10 +73,16 @@ class Registry(Generic[T]):
     def _load_plugins(self) -> None:
         if self._loaded:
             return
-        self._loaded = True
         package = importlib.import_module(self.builtin_package)
         for module in pkgutil.iter_modules(package.__path__, prefix=f"{self.builtin_package}."):
-            importlib.import_module(module.name)
+            try:
+                importlib.import_module(module.name)
+            except ImportError as error:
+                # A built-in plugin that does not import is a broken install; every later lookup
+                # fails the same way instead of finding a half-filled registry.
+                raise ImportError(f"built-in {self.kind} module {module.name} does not import ({error}); "
+                                  "reinstall thbench (make setup)") from error
+        self._loaded = True
         for entry_point in importlib.metadata.entry_points(group=self.entry_point_group):
             try:
                 loaded = entry_point.load()
@@ -84,7 +90,7 @@ class Registry(Generic[T]):
                 logger.warning("could not load %s plugin %r: %s", self.kind, entry_point.value, error)
                 continue
             if isinstance(loaded, type):
-                self.add(entry_point.name, loaded)
+                self.add(entry_point.name, cast(T, loaded))
 
 
 def _qualname(cls: type) -> str:

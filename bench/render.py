@@ -8,6 +8,7 @@ same pixels on the same Pillow/FreeType build.
 from __future__ import annotations
 
 import functools
+import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,7 +69,7 @@ class DrawnText:
     polygon: tuple[tuple[float, float], ...]
 
 
-def text_size(font: ImageFont.FreeTypeFont, text: str) -> tuple[int, int]:
+def text_size(font: ImageFont.FreeTypeFont, text: str) -> tuple[float, float]:
     left, top, right, bottom = font.getbbox(text)
     return right - left, bottom - top
 
@@ -92,7 +93,7 @@ def draw_text(image: Image.Image, position: tuple[float, float], text: str, font
     left, top, right, bottom = font.getbbox(text)
     width, height = right - left, bottom - top
     pad = 4
-    layer = Image.new("L", (width + 2 * pad, height + 2 * pad), 0)
+    layer = Image.new("L", (math.ceil(width) + 2 * pad, math.ceil(height) + 2 * pad), 0)
     ImageDraw.Draw(layer).text((pad - left, pad - top), text, font=font, fill=255)
     x, y = position
     if angle:
@@ -148,6 +149,6 @@ def degrade(image: Image.Image, rng: random.Random, blur: float, noise: float) -
     if noise > 0:
         generator = np.random.default_rng(rng.randint(0, 2**31 - 1))
         pixels = np.asarray(image, dtype=np.float32)
-        pixels = pixels + generator.normal(0.0, noise, pixels.shape)
-        image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+        noisy = pixels + generator.normal(0.0, noise, pixels.shape)
+        image = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
     return image

@@ -21,6 +21,7 @@ newline. Of the records of one slot (sample key + request fingerprint) the one w
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -240,19 +241,12 @@ class RunStore:
             folder.mkdir(parents=True, exist_ok=True)
             for index, image in enumerate(images):
                 path = folder / f"{stem}_{index}.{suffix}"
-                temporary = path.with_name(f".{path.name}.{record.writer or 'w'}.tmp")
-                try:
-                    with temporary.open("wb") as handle:
-                        if image_format == "png":
-                            image.save(handle, format="PNG")
-                        else:
-                            image.convert("RGB").save(handle, format="JPEG", quality=95)
-                        handle.flush()
-                        os.fsync(handle.fileno())
-                    os.replace(temporary, path)
-                except BaseException:
-                    temporary.unlink(missing_ok=True)
-                    raise
+                encoded = io.BytesIO()
+                if image_format == "png":
+                    image.save(encoded, format="PNG")
+                else:
+                    image.convert("RGB").save(encoded, format="JPEG", quality=95)
+                atomic_write(path, encoded.getvalue())
                 names.append(str(path.relative_to(self.run_dir)))
         return names
 

@@ -49,6 +49,14 @@ class MetricSpec:
 MAX_WARNINGS_SHOWN = 20
 
 
+@dataclass(frozen=True)
+class GalleryBox:
+    """A box in pixels of the input image; ``role`` is ``reference`` or ``answer``."""
+
+    box: tuple[float, float, float, float]
+    role: str
+
+
 class DatasetError(FileNotFoundError):
     """A dataset file is missing or not in the expected layout; the message says which file,
     which field, and what layout was expected."""
@@ -209,6 +217,10 @@ class Task(ABC):
         when the headline is pass/fail (grounding's Acc@0.5) or flat below a threshold (ANLS);
         None: order by the headline."""
         return None
+
+    def gallery_boxes(self, sample: Sample, parsed: Any) -> list[GalleryBox]:
+        """Boxes a report draws on the sample's input image: the reference and the answer."""
+        return []
 
     def miss_scores(self, sample: Sample | None = None) -> dict[str, float]:
         return {metric.name: metric.miss_value for metric in self.metrics}

@@ -34,7 +34,7 @@ from bench.metrics import box_iou, polygon_iou
 from bench.metrics.boxes import IOU_THRESHOLDS, box_to_polygon
 from bench.options import option
 from bench.prompts import STRIP_ONLY, PromptProfile
-from bench.task import DatasetError, MetricSpec, Task, load_once, register_task
+from bench.task import DatasetError, GalleryBox, MetricSpec, Task, load_once, register_task
 from bench.types import IMAGE_PLACEHOLDER, AnswerRequest, Point, RequestKind, Response, ScoredSample, polygon_bounds
 from tasks.vqa_base import TEXTHARMONY_SOURCE
 
@@ -116,6 +116,17 @@ GROUNDING_PROFILES: dict[str, PromptProfile] = {
         "github.com/bytedance/TextHarmony custom_datasets/collator.py (GroundingCollator, task grounding) "
         "and utils/grounding_score.py (parse_box, /999 x width/height)",
         max_new_tokens=30,
+    ),
+    # Monkey is Qwen-VL trained further; Qwen-VL's grounding evaluation (eval_mm/evaluate_grounding.py):
+    # '<img>{}</img><ref>{}</ref><box>', 28 new tokens (the adapter keeps at least 10, as that script
+    # does), the answer's first "(x1,y1),(x2,y2)" (its regex) divided by 999 and scaled to the image.
+    "monkey": _profile(
+        "monkey",
+        f"{IMAGE_PLACEHOLDER}<ref>{{text}}</ref><box>",
+        BoxFormat("grid", grid=999.0, syntax="qwen_points"),
+        "github.com/QwenLM/Qwen-VL eval_mm/evaluate_grounding.py ('<img>{}</img><ref>{}</ref><box>', "
+        "max_new_tokens 28, min_new_tokens 10, boxes /999 x width/height)",
+        max_new_tokens=28,
     ),
     # Qwen-VL-style grounding, which TextMonkey exposes as "Position of Text: <ref>...</ref>"
     # (Monkey repository, demo_textmonkey.py): "<box>(x1,y1),(x2,y2)</box>" on a 0-1000 grid.
@@ -237,6 +248,13 @@ class GroundingTask(Task):
     def ranking_score(self, sample: GroundingSample, scores: Mapping[str, float], parsed: Any) -> float | None:
         """IoU: a near miss and a box on the other side of the image both fail Acc@0.5."""
         return scores.get("iou")
+
+    def gallery_boxes(self, sample: GroundingSample, parsed: Any) -> list[GalleryBox]:
+        boxes = [GalleryBox(sample.box, "reference")]
+        answer = parsed.get("box") if isinstance(parsed, dict) else None
+        if isinstance(answer, list) and len(answer) == 4:
+            boxes.append(GalleryBox((float(answer[0]), float(answer[1]), float(answer[2]), float(answer[3])), "answer"))
+        return boxes
 
     def _image_size(self, sample: GroundingSample) -> tuple[int, int]:
         if sample.image_size is not None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from bench.metrics.anls import anls
 from bench.metrics.anytext import anytext_line_scores
-from bench.metrics.boxes import box_iou, grounding_accuracy, polygon_iou
+from bench.metrics.boxes import box_iou, polygon_iou
 from bench.metrics.chartqa import relaxed_accuracy
 from bench.metrics.mario import mario_f_measure, mario_keywords, mario_ocr_scores
 from bench.metrics.vqa import containment_accuracy, exact_match, normalize_vqa_answer, textvqa_accuracy
@@ -34,7 +34,6 @@ __all__ = [
     "compute_fid",
     "containment_accuracy",
     "exact_match",
-    "grounding_accuracy",
     "mario_f_measure",
     "mario_keywords",
     "mario_ocr_scores",

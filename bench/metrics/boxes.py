@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["IOU_THRESHOLDS", "box_iou", "box_to_polygon", "grounding_accuracy", "polygon_iou"]
+__all__ = ["IOU_THRESHOLDS", "box_iou", "box_to_polygon", "polygon_iou"]
 
 IOU_THRESHOLDS: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -85,26 +85,3 @@ def polygon_iou(pred: Sequence[Sequence[float]], gt: Sequence[Sequence[float]]) 
     inter = pred_region.intersection(gt_region).area
     union = pred_region.area + gt_region.area - inter
     return inter / union if union > 0 else 0.0
-
-
-def grounding_accuracy(
-    ious: Sequence[float], thresholds: Sequence[float] = IOU_THRESHOLDS
-) -> dict[str, float]:
-    """Share of samples with IoU >= each threshold, and the mean IoU.
-
-    Returns ``{"acc@0.3": ..., ..., "acc@0.9": ..., "miou": ...}``. The keys use the
-    threshold formatted with ``{:g}``. The headline number is ``"acc@0.5"``. A sample counts
-    as correct when its IoU is greater than or equal to the threshold. That is the RefCOCO
-    convention (MDETR ``RefExpEvaluator``: ``>= thresh_iou``) and also TextHarmony's
-    ``grounding_eval`` (``iou >= 0.5``). So an IoU of exactly 0.5 counts. Give a sample whose box could not be
-    parsed an IoU of 0.0 rather than dropping it: the denominator is all samples.
-
-    Raises:
-        ValueError: if ``ious`` is empty.
-    """
-    count = len(ious)
-    if count == 0:
-        raise ValueError("at least one IoU is required")
-    result = {f"acc@{t:g}": sum(1 for iou in ious if iou >= t) / count for t in thresholds}
-    result["miou"] = math.fsum(ious) / count
-    return result

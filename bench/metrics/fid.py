@@ -39,12 +39,12 @@ from scipy import linalg
 from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
+from bench.context import FID_WEIGHTS_ENV
 from bench.metrics.inception import FEATURE_DIMS, INPUT_SIZE, FidInceptionV3, load_fid_inception
 
 log = logging.getLogger(__name__)
 
 FID_WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
-FID_WEIGHTS_ENV = "THBENCH_FID_WEIGHTS"
 
 FidProtocol = Literal["pytorch-fid", "torch-fidelity"]
 FID_PROTOCOLS: tuple[str, ...] = get_args(FidProtocol)

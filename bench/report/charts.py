@@ -103,9 +103,9 @@ def line_chart(title: str, series: Sequence[Series], x_label: str = "step", y_la
     for index, line in enumerate(series):
         colour = PALETTE[index % len(PALETTE)]
         ordered = sorted(line.points, key=lambda p: p.x)
-        banded = [p for p in ordered if p.low is not None and p.high is not None]
+        banded = [(p.x, p.low, p.high) for p in ordered if p.low is not None and p.high is not None]
         if len(banded) >= 2:
-            outline = [f"{px(p.x):.1f},{py(p.high):.1f}" for p in banded] + [f"{px(p.x):.1f},{py(p.low):.1f}" for p in reversed(banded)]
+            outline = [f"{px(x):.1f},{py(high):.1f}" for x, _, high in banded] + [f"{px(x):.1f},{py(low):.1f}" for x, low, _ in reversed(banded)]
             parts.append(f'<polygon points="{" ".join(outline)}" fill="{colour}" fill-opacity="0.18" stroke="none"/>')
         if len(ordered) >= 2:
             path = " ".join(f"{px(p.x):.1f},{py(p.y):.1f}" for p in ordered)

@@ -211,14 +211,14 @@ def compare_task(base: RunSummary, new: RunSummary, task: str, resamples: int = 
         )
         derived_specs = []
     if plugin is None:
-        missing = sorted(set(new.tasks.get(new_task, {}).get("metrics", {})) - {spec.name for spec in per_sample})
+        missing = sorted(set(new.summary(new_task).metrics) - {spec.name for spec in per_sample})
         if missing:
             notes.append(
                 f"{', '.join(missing)}: the {task!r} task plugin is not installed, so these cannot be recomputed "
                 "from per-sample scores; per-sample metrics only"
             )
 
-    primary = new.tasks.get(new_task, {}).get("primary") or base.tasks.get(task, {}).get("primary")
+    primary = new.summary(new_task).primary or base.summary(task).primary
     errors_base = sum(base_records[k].error is not None for k in shared)
     errors_new = sum(new_records[k].error is not None for k in shared)
     if not shared or not per_sample:

@@ -23,6 +23,7 @@ from bench.report.leaderboard import display_frame, leaderboard, metric_columns
 from bench.report.runs import RunSummary
 from bench.report.samples import SampleView, TaskSamples, task_samples
 from bench.report.tables import html_table
+from bench.summaries import TaskSummary
 
 CONTENT_SECURITY_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 #: Characters of a model output or dataset field shown before it is cut.
@@ -106,26 +107,24 @@ def run_section(run: RunSummary, data_root: Path | None, gallery: int, worst: in
     }
     parts = [f"<h2>{_e(run.label)}</h2>", _definition_list(meta, "meta")]
     headline_bars = []
-    for task, summary in run.tasks.items():
-        primary = summary.get("primary")
-        entry = summary.get("metrics", {}).get(primary)
-        if entry:
-            scale = 100.0 if entry.get("percent") else 1.0
-            headline_bars.append(Bar(f"{task} {primary}", entry["value"] * scale, entry["ci95"][0] * scale, entry["ci95"][1] * scale))
+    summaries = {task: TaskSummary.from_json(stored) for task, stored in run.tasks.items()}
+    for task, summary in summaries.items():
+        if summary.headline is not None:
+            headline_bars.append(Bar(f"{task} {summary.primary}", summary.headline.display_value, *summary.headline.display_interval))
     if headline_bars:
         parts.append(bar_chart("headline metrics (95% intervals)", headline_bars))
-    for task, summary in run.tasks.items():
+    for task, summary in summaries.items():
         parts.append(task_section(run, task, summary, data_root, gallery, worst, digits))
     return "\n".join(parts)
 
 
-def task_section(run: RunSummary, task: str, summary: dict[str, Any], data_root: Path | None,
+def task_section(run: RunSummary, task: str, summary: TaskSummary, data_root: Path | None,
                  gallery: int, worst: int, digits: int) -> str:
     manifest = run.task_manifest(task)
     parts = [f"<h3>{_e(task)}</h3>"]
     scoring = manifest.get("scoring", {})
     meta = {
-        "samples": f"{summary.get('n', 0)} ({summary.get('errors', 0)} failed, scored as misses)",
+        "samples": f"{summary.n} ({summary.errors} failed, scored as misses)",
         "dataset fingerprint": manifest.get("dataset_fingerprint", "–"),
         "options": _json(manifest.get("config", {}).get("options", {})),
     }
@@ -135,7 +134,8 @@ def task_section(run: RunSummary, task: str, summary: dict[str, Any], data_root:
     parts.append(html_table(metrics_frame(summary, digits)))
     samples = task_samples(run, task, data_root)
     parts.extend(f'<p class="note">{_e(note)}</p>' for note in samples.notes)
-    higher = summary.get("metrics", {}).get(samples.primary, {}).get("higher_is_better", True)
+    headline = summary.metrics.get(samples.primary) if samples.primary else None
+    higher = headline.higher_is_better if headline is not None else True
     if samples.kind == "answer":
         chosen = samples.worst(worst, higher)
         parts.append(f"<h4>{len(chosen)} lowest-scoring of {len(samples.views)} samples (by {_e(samples.primary)})</h4>")
@@ -147,24 +147,20 @@ def task_section(run: RunSummary, task: str, summary: dict[str, Any], data_root:
     return "\n".join(parts)
 
 
-def metrics_frame(summary: dict[str, Any], digits: int) -> pd.DataFrame:
+def metrics_frame(summary: TaskSummary, digits: int) -> pd.DataFrame:
     rows = []
-    for name, entry in summary.get("metrics", {}).items():
-        if not entry.get("shown", True):
-            continue
-        scale = 100.0 if entry.get("percent") else 1.0
-        low, high = entry["ci95"]
+    for name, entry in summary.shown_metrics().items():
+        low, high = entry.display_interval
         rows.append({
-            "metric": name + (" ★" if name == summary.get("primary") else ""),
-            "value": f"{entry['value'] * scale:.{digits}f}",
-            "95% CI": f"{low * scale:.{digits}f}–{high * scale:.{digits}f}",
-            "better": "higher" if entry.get("higher_is_better", True) else "lower",
-            "description": entry.get("description", ""),
+            "metric": name + (" ★" if name == summary.primary else ""),
+            "value": f"{entry.display_value:.{digits}f}",
+            "95% CI": f"{low:.{digits}f}–{high:.{digits}f}",
+            "better": "higher" if entry.higher_is_better else "lower",
+            "description": entry.description,
         })
-    for name, value in (summary.get("set_metrics") or {}).items():
-        shown, reason = (value.get("value"), value.get("reason", "")) if isinstance(value, dict) else (value, "")
-        rows.append({"metric": name, "value": _text(shown), "95% CI": "–", "better": "",
-                     "description": "set-level, no per-sample form" + (f": {reason}" if reason else "")})
+    for name, value in summary.set_metrics.items():
+        rows.append({"metric": name, "value": _text("n/a" if value.value is None else value.value), "95% CI": "–", "better": "",
+                     "description": "set-level, no per-sample form" + (f": {value.reason}" if value.reason else "")})
     return pd.DataFrame(rows, columns=["metric", "value", "95% CI", "better", "description"])
 
 
@@ -172,7 +168,7 @@ def metrics_frame(summary: dict[str, Any], digits: int) -> pd.DataFrame:
 
 def understanding_card(run: RunSummary, view: SampleView) -> str:
     record = view.record
-    boxes = _grounding_boxes(view)
+    boxes = _drawn_boxes(view)
     images = [thumbnail_uri(path, boxes=boxes) for path in view.input_images]
     fields: dict[str, Any] = {"id": record.id}
     fields.update(view.reference)
@@ -205,20 +201,12 @@ def generation_card(run: RunSummary, view: SampleView, kind: str) -> str:
     return _card("".join(parts), fields)
 
 
-def _grounding_boxes(view: SampleView) -> list[tuple[tuple[float, ...], str]]:
-    boxes = []
-    reference = getattr(view.sample, "box", None)
-    if _is_box(reference):
-        boxes.append((tuple(reference), "#11aa44"))
-    parsed = view.record.parsed
-    predicted = parsed.get("box") if isinstance(parsed, dict) else parsed
-    if _is_box(predicted):
-        boxes.append((tuple(predicted), "#ee2222"))
-    return boxes
+#: Colours of the boxes a task asks galleries to draw, by role.
+BOX_COLOURS = {"reference": "#11aa44", "answer": "#ee2222"}
 
 
-def _is_box(value: Any) -> bool:
-    return isinstance(value, (list, tuple)) and len(value) == 4 and all(isinstance(v, (int, float)) for v in value)
+def _drawn_boxes(view: SampleView) -> list[tuple[tuple[float, ...], str]]:
+    return [(box.box, BOX_COLOURS.get(box.role, "#2255ee")) for box in view.boxes]
 
 
 def _images_html(uris: Sequence[str | None], sources: Sequence[Path], legend: str) -> str:
@@ -289,7 +277,7 @@ def _changed_samples(comparison: Comparison, task: str, count: int, data_root: P
     cards = []
     for sample_id, key, before, after in chosen:
         base_view, new_view = base_samples[key], new_samples[key]
-        images = [thumbnail_uri(path, boxes=_grounding_boxes(new_view)) for path in new_view.input_images]
+        images = [thumbnail_uri(path, boxes=_drawn_boxes(new_view)) for path in new_view.input_images]
         fields: dict[str, Any] = {"id": sample_id}
         fields.update(new_view.reference)
         fields["base output"] = _output_text(base_view)

@@ -9,6 +9,7 @@ import pandas as pd
 
 from bench.report.runs import RunSummary, find_runs, load_run
 from bench.report.tables import markdown_table
+from bench.summaries import TaskSummary
 
 __all__ = ["Format", "RunSummary", "find_runs", "load_run", "leaderboard", "select_columns", "sort_rows",
            "metric_columns", "display_frame", "markdown_table"]
@@ -26,6 +27,8 @@ def leaderboard(runs: Sequence[RunSummary], all_metrics: bool = False) -> pd.Dat
     rows = []
     better: dict[str, bool] = {}
     percent: dict[str, bool] = {}
+    #: Each metric column's task label (labels may contain spaces, so columns are never split).
+    column_tasks: dict[str, str] = {}
     settings = distinguishing_settings(runs)
     for run in runs:
         row: dict[str, Any] = {
@@ -37,25 +40,27 @@ def leaderboard(runs: Sequence[RunSummary], all_metrics: bool = False) -> pd.Dat
             "errors": 0,
             "samples": 0,
         }
-        for task, summary in run.tasks.items():
-            row["errors"] += summary.get("errors", 0)
-            row["samples"] += summary.get("n", 0)
-            row[f"{task} errors"] = summary.get("errors", 0)
-            row[f"{task} n"] = summary.get("n", 0)
-            row[f"{task} total"] = summary.get("samples_total", summary.get("n", 0))
-            for metric, entry in summary.get("metrics", {}).items():
-                if not entry.get("shown", True) or (not all_metrics and metric != summary.get("primary")):
+        for task, stored in run.tasks.items():
+            summary = TaskSummary.from_json(stored)
+            row["errors"] += summary.errors
+            row["samples"] += summary.n
+            row[f"{task} errors"] = summary.errors
+            row[f"{task} n"] = summary.n
+            row[f"{task} total"] = summary.total
+            for metric, entry in summary.shown_metrics().items():
+                if not all_metrics and metric != summary.primary:
                     continue
-                scale = 100.0 if entry.get("percent") else 1.0
                 column = f"{task} {metric}"
-                row[column] = entry["value"] * scale
-                row[f"{column} ci_low"] = entry["ci95"][0] * scale
-                row[f"{column} ci_high"] = entry["ci95"][1] * scale
-                better[column] = bool(entry.get("higher_is_better", True))
-                percent[column] = bool(entry.get("percent"))
-            for metric, value in _set_metrics(summary).items():
-                if all_metrics:
-                    row[f"{task} {metric}"] = value
+                row[column] = entry.display_value
+                row[f"{column} ci_low"], row[f"{column} ci_high"] = entry.display_interval
+                better[column] = entry.higher_is_better
+                percent[column] = entry.percent
+                column_tasks[column] = task
+            if all_metrics:
+                for metric, value in summary.set_metrics.items():
+                    if value.value is not None:
+                        row[f"{task} {metric}"] = value.value
+                        column_tasks[f"{task} {metric}"] = task
         rows.append(row)
     frame = pd.DataFrame(rows)
     for column in frame.columns:
@@ -63,6 +68,7 @@ def leaderboard(runs: Sequence[RunSummary], all_metrics: bool = False) -> pd.Dat
             frame[column] = frame[column].astype("Int64")
     frame.attrs["higher_is_better"] = better
     frame.attrs["percent"] = percent
+    frame.attrs["column_tasks"] = column_tasks
     return frame
 
 
@@ -92,17 +98,6 @@ def _run_settings(run: RunSummary) -> dict[str, Any]:
         facts["profile"] = "+".join(sorted(profiles))
     facts.update(run.adapter_options)
     return facts
-
-
-def _set_metrics(summary: dict[str, Any]) -> dict[str, float]:
-    """Set-level numbers (FID and the like) that have no per-sample form, hence no interval."""
-    found = {}
-    for name, value in (summary.get("set_metrics") or {}).items():
-        if isinstance(value, dict):
-            value = value.get("value")
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            found[name] = float(value)
-    return found
 
 
 def metric_columns(frame: pd.DataFrame) -> list[str]:
@@ -169,13 +164,15 @@ def display_frame(frame: pd.DataFrame, digits: int = 1) -> pd.DataFrame:
             "–" if pd.isna(value) else f"{value:.{places}f} ({low:.{places}f}–{high:.{places}f})"
             for value, low, high in zip(frame[column], frame[low_column], frame[high_column])
         ]
-        shown[column] = _mark_partial(shown[column], frame, column.rsplit(" ", 1)[0])
+        shown[column] = _mark_partial(shown[column], frame, frame.attrs.get("column_tasks", {}).get(column))
     shown["errors"] = [f"{int(e)}/{int(n)}" for e, n in zip(frame["errors"], frame["samples"])]
     return shown
 
 
-def _mark_partial(cells: pd.Series, frame: pd.DataFrame, task: str) -> list[str]:
+def _mark_partial(cells: pd.Series, frame: pd.DataFrame, task: str | None) -> list[str]:
     """A score over part of a task (``--limit``) says so: ``[n=5/50]``."""
+    if task is None:
+        return list(cells)
     n_column, total_column = f"{task} n", f"{task} total"
     if n_column not in frame.columns or total_column not in frame.columns:
         return list(cells)

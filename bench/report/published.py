@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from bench.report.runs import RunSummary, instantiate_task, task_class
+from bench.summaries import MetricEntry, TaskSummary
 
 PUBLISHED_DIR_NAME = Path("results") / "published"
 
@@ -111,8 +112,9 @@ def measurements(entry: PublishedEntry, run: RunSummary) -> list[Measurement]:
     """The run's numbers for this entry's metric: its own benchmark when the run has it with the
     same options, otherwise every task of the same family (subclasses, such as starter tasks)."""
     found = []
-    for task, summary in run.tasks.items():
-        metric = summary.get("metrics", {}).get(entry.metric) or _set_metric(summary, entry.metric)
+    for task in run.tasks:
+        summary = run.summary(task)
+        metric = summary.metrics.get(entry.metric) or _set_metric(summary, entry.metric)
         if metric is None:
             continue
         if run.task_name(task) == entry.task:
@@ -123,21 +125,17 @@ def measurements(entry: PublishedEntry, run: RunSummary) -> list[Measurement]:
             same = False
         else:
             continue
-        scale = 100.0 if metric.get("percent") else 1.0
-        low, high = metric.get("ci95") or (math.nan, math.nan)
-        found.append(Measurement(run, task, metric["value"] * scale, low * scale, high * scale, same))
+        found.append(Measurement(run, task, metric.display_value, *metric.display_interval, same))
     exact = [m for m in found if m.same_benchmark]
     return exact or found
 
 
-def _set_metric(summary: dict[str, Any], name: str) -> dict[str, Any] | None:
+def _set_metric(summary: TaskSummary, name: str) -> MetricEntry | None:
     """A set-level number (FID, CLIPScore) as a metric entry without an interval."""
-    value = (summary.get("set_metrics") or {}).get(name)
-    if isinstance(value, dict):
-        value = value.get("value")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return {"value": float(value), "percent": False}
-    return None
+    metric = summary.set_metrics.get(name)
+    if metric is None or metric.value is None:
+        return None
+    return MetricEntry(metric.value, percent=False)
 
 
 def _same_family(task: str, published_task: str) -> bool:

@@ -16,6 +16,7 @@ from bench.adapter import ADAPTERS
 from bench.context import TaskContext
 from bench.registry import UnknownNameError
 from bench.store import CorruptStoreError, PredictionRecord, RunStore, StoreFormatError
+from bench.summaries import TaskSummary
 from bench.task import TASKS, MetricSpec, Task
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,10 @@ class RunSummary:
         """Summaries by label: the task name, or the task name with what sets a configuration
         apart when the folder holds several configurations of one task."""
         return self.scores.get("tasks", {})
+
+    def summary(self, label: str) -> TaskSummary:
+        """The typed summary of one task configuration (empty when the run has none)."""
+        return TaskSummary.from_json(self.tasks.get(label, {}))
 
     def task_name(self, label: str) -> str:
         """The task plugin behind a label."""
@@ -161,16 +166,9 @@ def metric_specs(run: RunSummary, task: str) -> tuple[list[MetricSpec], list[Met
     cls = task_class(run.task_name(task))
     if cls is not None:
         return list(cls.metrics), list(cls.derived)
-    entries = run.tasks.get(task, {}).get("metrics", {})
     specs = [
-        MetricSpec(
-            name,
-            entry.get("description", ""),
-            higher_is_better=entry.get("higher_is_better", True),
-            percent=entry.get("percent", True),
-            shown=entry.get("shown", True),
-        )
-        for name, entry in entries.items()
+        MetricSpec(name, entry.description, higher_is_better=entry.higher_is_better, percent=entry.percent, shown=entry.shown)
+        for name, entry in run.summary(task).metrics.items()
     ]
     return specs, []
 

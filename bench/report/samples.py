@@ -18,7 +18,7 @@ from typing import Any
 from bench.report.compare import sample_headline
 from bench.report.runs import RunSummary, instantiate_task, metric_specs
 from bench.store import PredictionRecord
-from bench.task import Task
+from bench.task import GalleryBox, Task
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,8 @@ class SampleView:
     headline: float
     #: What galleries order by: the task's continuous ranking score, else the headline.
     rank: float
+    #: What galleries draw on the input image (the task says).
+    boxes: tuple[GalleryBox, ...] = ()
 
     @property
     def input_images(self) -> list[Path]:
@@ -79,7 +81,7 @@ def task_samples(run: RunSummary, task: str, data_root: Path | None = None) -> T
     specs, derived = metric_specs(run, task)
     names = [spec.name for spec in specs]
     derive = instance.derive if instance is not None and derived else None
-    primary = run.tasks.get(task, {}).get("primary")
+    primary = run.summary(task).primary
     keys = [k for k in order if k in records] + [k for k in records if k not in samples_by_key]
     unmatched = sum(k not in samples_by_key for k in records)
     if samples_by_key and unmatched:
@@ -92,7 +94,8 @@ def task_samples(run: RunSummary, task: str, data_root: Path | None = None) -> T
         record, sample = records[key], samples_by_key.get(key)
         headline = sample_headline(record, primary, derive, names)
         ranking = instance.ranking_score(sample, record.scores, record.parsed) if instance is not None and sample is not None else None
-        views.append(SampleView(record, sample, headline, headline if ranking is None else ranking))
+        boxes = tuple(instance.gallery_boxes(sample, record.parsed)) if instance is not None and sample is not None else ()
+        views.append(SampleView(record, sample, headline, headline if ranking is None else ranking, boxes))
     kind = run.task_manifest(task).get("kind") or (instance.kind.value if instance is not None else "answer")
     return TaskSamples(task, str(kind), primary, views, notes)
 

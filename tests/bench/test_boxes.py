@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from bench.boxes import BoxFormat, parse_box, parse_region
+from bench.boxes import BoxFormat, parse_region
+
+
+def parse_box(text: str, box_format: BoxFormat, size: tuple[int, int]):
+    """The box of the parsed region (None when nothing parses): what most cases check."""
+    region = parse_region(text, box_format, size)
+    return None if region is None else region.box
 
 PIXEL = BoxFormat("pixel")
 SIZE = (200, 100)
@@ -116,4 +122,24 @@ PAIRED = BoxFormat("pixel", syntax="paired_points")
 )
 def test_paired_points_reproduce_grounding_score_parse_box(text: str, expected: tuple | None) -> None:
     result = parse_box(text, PAIRED, SIZE)
+    assert result == (pytest.approx(expected) if expected is not None else None)
+
+
+QWEN = BoxFormat("pixel", syntax="qwen_points")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("(100,250),(500,749)</box>", (100, 250, 500, 749)),
+        ("<ref>OPEN</ref><box>(1,2),(3,4)</box> and (5,6),(7,8)", (1, 2, 3, 4)),
+        # Adjacent points without the comma are not Qwen-VL's pattern.
+        ("(10,20)(30,40)", None),
+        # The lazy groups take the first "),(" pair: "(a)" holds no comma, no box.
+        ("note (a),(1,2)", None),
+        ("(10,20,5),(30,40)", None),
+    ],
+)
+def test_qwen_points_reproduce_qwen_vl_grounding_evaluation(text: str, expected: tuple | None) -> None:
+    result = parse_box(text, QWEN, SIZE)
     assert result == (pytest.approx(expected) if expected is not None else None)

@@ -99,10 +99,10 @@ def test_every_profile_places_the_image_and_is_described() -> None:
 
 
 def test_a_missing_model_profile_is_a_recorded_fallback_and_an_explicit_one_never_is() -> None:
-    assert profile_fallback(GROUNDING_PROFILES, None, "monkey", "grounding") == ProfileFallback("grounding", "monkey")
-    assert choose_profile(GROUNDING_PROFILES, None, "monkey", "grounding") is GROUNDING_PROFILES["default"]
+    assert profile_fallback(GROUNDING_PROFILES, None, "docowl", "grounding") == ProfileFallback("grounding", "docowl")
+    assert choose_profile(GROUNDING_PROFILES, None, "docowl", "grounding") is GROUNDING_PROFILES["default"]
     assert profile_fallback(GROUNDING_PROFILES, None, "textharmony", "grounding") is None
-    assert profile_fallback(GROUNDING_PROFILES, "default", "monkey", "grounding") is None
+    assert profile_fallback(GROUNDING_PROFILES, "default", "docowl", "grounding") is None
 
 
 @dataclass(frozen=True)

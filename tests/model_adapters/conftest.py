@@ -45,11 +45,6 @@ def llava_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def qwen_vl_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_models.build_qwen_vl(tmp_path_factory.mktemp("qwen-vl"))
-
-
-@pytest.fixture(scope="session")
 def sd_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_models.build_stable_diffusion(tmp_path_factory.mktemp("sd"))
 

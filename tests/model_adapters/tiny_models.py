@@ -2,8 +2,6 @@
 
 * a LLaVA (2-layer LLaMA, 2-layer CLIP vision tower) with a character-level tokenizer and a
   chat template, saved as ``save_pretrained`` writes it;
-* a Qwen-VL-like remote-code folder: the Python files of ``model_code/tiny_qwen_vl`` plus a
-  config whose ``auto_map`` names them, and random weights;
 * a 16×16 Stable Diffusion pipeline (text-to-image or inpainting) with a CLIP tokenizer built
   from a character vocabulary;
 * the same components under ``model_code/tiny_anytext``'s pipeline class, named by
@@ -72,33 +70,6 @@ def build_llava(folder: Path, chat_template: bool = True) -> Path:
     torch.manual_seed(0)
     LlavaForConditionalGeneration(config).eval().save_pretrained(folder)
     processor.save_pretrained(folder)
-    return folder
-
-
-def build_qwen_vl(folder: Path) -> Path:
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for source in (MODEL_CODE / "tiny_qwen_vl").glob("*.py"):
-        shutil.copy(source, folder / source.name)
-    _write_json(folder / "config.json", {
-        "model_type": "tiny_qwen_vl",
-        "architectures": ["TinyQwenLMHeadModel"],
-        "auto_map": {
-            "AutoConfig": "configuration_tinyqwen.TinyQwenConfig",
-            "AutoModelForCausalLM": "modeling_tinyqwen.TinyQwenLMHeadModel",
-        },
-        "vocab_size": 260,
-        "hidden_size": 16,
-        "visual": {"image_start_id": 257, "image_size": 8},
-    })
-    _write_json(folder / "tokenizer_config.json", {
-        "auto_map": {"AutoTokenizer": ["tokenization_tinyqwen.TinyQwenTokenizer", None]},
-        "tokenizer_class": "TinyQwenTokenizer",
-    })
-    config = AutoConfig.from_pretrained(folder, trust_remote_code=True, local_files_only=True)
-    torch.manual_seed(0)
-    AutoModelForCausalLM.from_config(config, trust_remote_code=True).save_pretrained(folder)
     return folder
 
 

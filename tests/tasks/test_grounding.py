@@ -176,3 +176,18 @@ def test_runner_uses_the_adapter_profile_and_counts_unparsable(tmp_path: Path) -
     assert metrics["acc@0.5"]["value"] == 0.5 and metrics["unparsable"]["value"] == 0.5
     manifest = json.loads((outcome.run_dir / "manifest.json").read_text())
     assert manifest["tasks"]["grounding"]["config"]["prompt_profile"]["name"] == "textharmony"
+
+
+def test_an_iou_of_exactly_the_threshold_counts_as_correct(tmp_path: Path) -> None:
+    """IoU >= t, as RefCOCO's evaluators and TextHarmony's grounding_eval count: a box covering
+    exactly half of the reference (IoU 0.5) is right at 0.5 and wrong at 0.6."""
+    from bench.types import Response
+
+    (tmp_path / "images").mkdir()
+    Image.new("RGB", (20, 20)).save(tmp_path / "images" / "a.png")
+    line = {"id": "a", "image": "images/a.png", "text": "OPEN", "box": [0, 0, 10, 10]}
+    (tmp_path / "annotations.jsonl").write_text(json.dumps(line) + "\n")
+    task = TASKS.get("grounding").from_args({"data_dir": str(tmp_path)}, TaskContext(data_root=tmp_path))
+    (sample,) = task.load_samples()
+    scores = task.score(sample, Response(text="[0, 0, 10, 5]")).scores
+    assert scores["iou"] == 0.5 and scores["acc@0.5"] == 1.0 and scores["acc@0.6"] == 0.0

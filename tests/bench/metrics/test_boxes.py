@@ -1,14 +1,12 @@
-"""Hand-computed IoU cases: continuous (x1, y1, x2, y2) boxes, polygons, accuracy at thresholds."""
+"""Hand-computed IoU cases: continuous (x1, y1, x2, y2) boxes and polygons."""
 
 from __future__ import annotations
 
 import pytest
 
 from bench.metrics.boxes import (
-    IOU_THRESHOLDS,
     box_iou,
     box_to_polygon,
-    grounding_accuracy,
     polygon_iou,
 )
 
@@ -92,36 +90,3 @@ def test_box_to_polygon_lists_corners_clockwise_in_image_coordinates() -> None:
 )
 def test_polygon_iou(pred: list, gt: list, expected: float) -> None:
     assert polygon_iou(pred, gt) == pytest.approx(expected, abs=1e-12)
-
-
-def test_grounding_accuracy_counts_iou_at_or_above_each_threshold() -> None:
-    ious = [0.5, 0.49, 0.9, 0.3, 1.0]
-    result = grounding_accuracy(ious)
-    assert list(result) == [f"acc@{t:g}" for t in IOU_THRESHOLDS] + ["miou"]
-    # >= 0.3: all five. >= 0.4: not 0.3. >= 0.5: 0.5, 0.9, 1.0 (0.5 itself counts).
-    # >= 0.6 ... >= 0.9: 0.9 and 1.0 (0.9 itself counts at 0.9).
-    expected = {
-        "acc@0.3": 5 / 5,
-        "acc@0.4": 4 / 5,
-        "acc@0.5": 3 / 5,
-        "acc@0.6": 2 / 5,
-        "acc@0.7": 2 / 5,
-        "acc@0.8": 2 / 5,
-        "acc@0.9": 2 / 5,
-        # (0.5 + 0.49 + 0.9 + 0.3 + 1.0) / 5 = 3.19 / 5
-        "miou": 0.638,
-    }
-    assert result == pytest.approx(expected, abs=1e-15)
-
-
-def test_grounding_accuracy_box_at_exactly_half_counts() -> None:
-    # box_iou gives exactly 0.5 here, so the sample is correct at 0.5 and wrong at 0.6.
-    result = grounding_accuracy([box_iou((0, 0, 10, 5), (0, 0, 10, 10))])
-    assert result["acc@0.5"] == 1.0
-    assert result["acc@0.6"] == 0.0
-
-
-def test_grounding_accuracy_custom_thresholds_and_empty_input() -> None:
-    assert grounding_accuracy([0.75, 0.2], thresholds=(0.75,)) == {"acc@0.75": 0.5, "miou": 0.475}
-    with pytest.raises(ValueError):
-        grounding_accuracy([])

@@ -42,6 +42,9 @@ def test_grounding_galleries_show_the_farthest_miss_first(tmp_path):
     assert near.headline == far.headline == 0.0  # both fail Acc@0.5
     assert 0.0 == far.rank < near.rank
     assert [v.record.id for v in TaskSamples("grounding", "answer", "acc@0.5", [near, far], []).worst(2)] == ["1", "0"]
+    boxes = task.gallery_boxes(near.sample, near.record.parsed)
+    assert [(b.role, b.box) for b in boxes] == [("reference", (10.0, 10.0, 50.0, 50.0)), ("answer", (20.0, 20.0, 60.0, 60.0))]
+    assert task.gallery_boxes(near.sample, None)[0].role == "reference"  # an unparsable answer draws no box
 
 
 def test_anls_galleries_show_the_unrelated_answer_before_the_near_miss(tmp_path):

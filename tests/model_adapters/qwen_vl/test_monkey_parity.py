@@ -1,0 +1,134 @@
+"""thbench's Monkey against what the released Monkey code computes (``data/README.md``):
+tokenizer, image features, first-step logits, every greedy step through the KV cache, and
+the greedy tokens, at a tolerance that a 1e-5 relative difference fails."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file, save_file
+
+from model_adapters.qwen_vl.generation import Prompt, greedy
+from model_adapters.qwen_vl.images import window_views
+from model_adapters.qwen_vl.model import MonkeyModel, read_checkpoint
+from model_adapters.qwen_vl.tokenizer import QwenTokenizer, encode_with_images
+
+FIXTURE = Path(__file__).parent / "data" / "monkey_tiny"
+#: Largest difference allowed, relative to the largest magnitude of the reference.
+TOLERANCE = 5e-6
+
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
+
+
+def relative_error(mine: torch.Tensor, reference: torch.Tensor) -> float:
+    finite = torch.isfinite(reference)
+    assert torch.equal(finite, torch.isfinite(mine))
+    return ((mine - reference).abs()[finite].max() / reference[finite].abs().max()).item()
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict:
+    return json.loads((FIXTURE / "reference.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def tensors() -> dict[str, torch.Tensor]:
+    return load_file(FIXTURE / "reference.safetensors")
+
+
+@pytest.fixture(scope="module")
+def model() -> MonkeyModel:
+    return MonkeyModel.from_folder(FIXTURE / "model", torch.float32, torch.device("cpu"))
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> QwenTokenizer:
+    return QwenTokenizer.from_folder(FIXTURE / "model")
+
+
+def fixture_prompt(case: dict, tokenizer: QwenTokenizer, span: int) -> Prompt:
+    parts = [part for part in re.split(r"(<image:\w+>)", case["prompt"]) if part]
+    parts = [None if part.startswith("<image:") else part for part in parts]
+    images = tuple(Image.open(FIXTURE / "images" / f"{name}.png") for name in case["images"])
+    return Prompt(tuple(encode_with_images(tokenizer, parts, span)), images)
+
+
+def test_the_tokenizer_encodes_and_decodes_as_released(reference, tokenizer):
+    for case in reference["tokenizer"]:
+        assert tokenizer.encode(case["text"]) == case["ids"]
+        assert tokenizer.decode(case["ids"]) == case["decoded"]
+    assert tokenizer.ids.image_start == reference["image_start_id"]
+
+
+def test_prompt_ids_match_the_release_outside_the_image_spans(reference, tokenizer, model):
+    """Inside a span the release writes the image's file path; the features replace those
+    positions, so only the span's extent must agree."""
+    assert model.image_token_span == reference["image_token_span"]
+    for case in reference["cases"].values():
+        mine, released = fixture_prompt(case, tokenizer, model.image_token_span).ids, case["input_ids"]
+        assert len(mine) == len(released)
+        starts = [i for i, token in enumerate(released) if token == tokenizer.ids.image_start]
+        inside = {i for start in starts for i in range(start + 1, start + 1 + model.image_token_span)}
+        assert all(released[start + model.image_token_span + 1] == tokenizer.ids.image_end for start in starts)
+        assert [t for i, t in enumerate(mine) if i not in inside] == [t for i, t in enumerate(released) if i not in inside]
+
+
+def test_image_features_match_the_release(tensors, model):
+    views = window_views(Image.open(FIXTURE / "images" / "sign.png"), model.config.visual.image_size)
+    torch.testing.assert_close(views[4][:, ::32, ::32], tensors["sign.global_view"], rtol=0, atol=1e-6)
+    with torch.no_grad():
+        global_features = model.transformer.visual(views[None, 4])[0]
+        window_features = model.transformer.visual(views[None, 2], window=2)[0]
+    assert relative_error(global_features, tensors["sign.global_features"]) < TOLERANCE
+    assert relative_error(window_features, tensors["sign.window_1_0_features"]) < TOLERANCE
+
+
+@pytest.mark.parametrize("name", ["vqa_sign", "vqa_noise", "grounding_sign", "two_images", "text_only"])
+def test_logits_and_greedy_tokens_match_the_release(name, reference, tensors, tokenizer, model):
+    case = reference["cases"][name]
+    ids = tokenizer.ids
+    out = greedy(model, [fixture_prompt(case, tokenizer, model.image_token_span)], reference["max_new_tokens"],
+                 end_id=ids.end_of_text, image_start=ids.image_start, keep_scores=True)
+    assert out.tokens[0] == case["greedy_tokens"]
+    assert tokenizer.decode(out.tokens[0], keep_special=frozenset()).strip() == case["decoded_skip_special"]
+    assert relative_error(out.scores[0][0], tensors[f"{name}.first_logits"]) < TOLERANCE
+    steps = torch.stack(out.scores[0])
+    steps[0, ids.end_of_text] = float("-inf")  # the release's scores come after min_new_tokens' ban
+    assert relative_error(steps, tensors[f"{name}.step_scores"]) < TOLERANCE
+
+
+def test_the_tolerance_catches_a_relative_error_of_1e_5(tensors):
+    logits = tensors["vqa_sign.first_logits"]
+    nudged = logits.clone()
+    nudged[7] += 1e-5 * logits.abs().max()
+    assert relative_error(nudged, logits) > TOLERANCE
+
+
+def test_pytorch_bin_weights_load_to_the_same_model(tmp_path, model):
+    folder = tmp_path / "bin-release"
+    shutil.copytree(FIXTURE / "model", folder, ignore=shutil.ignore_patterns("model*.safetensors*"))
+    torch.save(dict(read_checkpoint(FIXTURE / "model")), folder / "pytorch_model.bin")
+    reloaded = MonkeyModel.from_folder(folder, torch.float32, torch.device("cpu"))
+    for (name, mine), (other_name, other) in zip(model.state_dict().items(), reloaded.state_dict().items()):
+        assert name == other_name and torch.equal(mine, other)
+
+
+def test_a_checkpoint_with_a_foreign_tensor_or_a_missing_one_is_refused(tmp_path):
+    from model_adapters.qwen_vl.model import CheckpointError
+
+    weights = dict(read_checkpoint(FIXTURE / "model"))
+    folder = tmp_path / "broken"
+    shutil.copytree(FIXTURE / "model", folder, ignore=shutil.ignore_patterns("model*.safetensors*"))
+    save_file({**weights, "transformer.extra.weight": torch.ones(2)}, folder / "model.safetensors")
+    with pytest.raises(CheckpointError, match="transformer.extra.weight"):
+        MonkeyModel.from_folder(folder, torch.float32, torch.device("cpu"))
+    weights.pop("lm_head.weight")
+    save_file(weights, folder / "model.safetensors")
+    with pytest.raises(CheckpointError, match="lack 1 tensors.*lm_head.weight"):
+        MonkeyModel.from_folder(folder, torch.float32, torch.device("cpu"))
