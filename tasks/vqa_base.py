@@ -130,8 +130,8 @@ class VqaTask(Task):
     kind = RequestKind.ANSWER
     Options = VqaOptions
     profiles: ClassVar[dict[str, PromptProfile]] = vqa_profiles()
-    #: The official release and its parquet copy hold the same samples under the same ids.
-    #: The parquet column holding the sample id (``hf_sample``).
+    #: The parquet column holding the sample id (``hf_sample``): the official release and its
+    #: parquet copy hold the same samples under the same ids.
     hf_id_column: ClassVar[str] = "question_id"
 
     # -- data ----------------------------------------------------------------------------------
