@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--retry-errors", action="store_true", help="recompute samples that failed in an earlier run")
     run_parser.add_argument("--shard", type=_shard, metavar="I/N",
                             help="compute only part I of N of the samples (job arrays); a later run without --shard aggregates")
+    run_parser.add_argument("--scoring-workers", type=_count, metavar="N",
+                            help="processes that read generated images (OCR) while the model works on; 0 scores in this "
+                                 "process (default: the cores the model processes leave free, at least 1)")
     _add_context_arguments(run_parser)
     run_parser.add_argument("--format", choices=["md", "csv", "latex", "html"], default="md", help="leaderboard format")
     run_parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -238,6 +241,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def _add_context_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, help=f"benchmark data root (default: $THBENCH_DATA or {default_data_root()})")
     parser.add_argument("--prompt-profile", help="prompt profile for every task (default: the model's)")
@@ -245,6 +255,7 @@ def _add_context_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ocr-args", default="", help="OCR engine options, k=v,...")
     parser.add_argument("--fid-weights", type=Path, help="FID Inception weights (pt_inception-2015-12-05-6726825d.pth)")
     parser.add_argument("--clip-model", type=Path, help="local CLIP folder for CLIPScore")
+    parser.add_argument("--metrics-device", help="torch device for FID and CLIPScore features (default: the model's, else cpu)")
     parser.add_argument("--image-format", choices=["png", "jpeg"], default="png", help="how generated images are stored and scored")
 
 
@@ -263,6 +274,7 @@ def _context(args: argparse.Namespace) -> TaskContext:
         fid_weights=fid,
         clip_model=args.clip_model,
         image_format=args.image_format,
+        metrics_device=args.metrics_device,
     )
 
 
@@ -367,6 +379,7 @@ def _run_one(args: argparse.Namespace, model: str, tasks: list[str], seed: int, 
         progress=not args.no_progress and group.is_main,
         command=" ".join(["thbench", *sys.argv[1:]]),
         shard=args.shard,
+        scoring_workers=args.scoring_workers,
     )
     started = time.perf_counter()
     outcome = run(config, group)

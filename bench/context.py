@@ -3,6 +3,7 @@ generated images, where optional scoring weights are. Built once per run by the 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,16 @@ class TaskContext:
     #: Generated images are scored as stored; JPEG reproduces scripts that saved JPEGs (it
     #: changes FID), PNG keeps the model's pixels.
     image_format: Literal["png", "jpeg"] = "png"
+    #: Where Inception and CLIP features for set metrics are computed; ``None``: the device
+    #: the model ran on (``adapter_device``), else the CPU.
+    metrics_device: str | None = None
+    #: The loaded model's device, as its adapter reports it; set by the runner.
+    adapter_device: str | None = None
     _ocr: OcrEngine | None = field(default=None, init=False, repr=False)
+
+    @property
+    def feature_device(self) -> str:
+        return self.metrics_device or self.adapter_device or "cpu"
 
     def ocr(self) -> OcrEngine:
         if self._ocr is None:
@@ -47,6 +57,19 @@ class TaskContext:
         ``describe_engine``), so that fingerprinting a finished run builds no OCR engine."""
         engine_type, options = self._ocr_settings()
         return describe_engine(engine_type, options, self._ocr, self.ocr)
+
+    def for_scoring_worker(self) -> "TaskContext":
+        """This context for a scoring worker: its own engine, on one intra-op thread unless
+        the user set the engine's thread count."""
+        engine_type = OCR_ENGINES.get(self.ocr_engine)
+        options = dict(self.ocr_options)
+        if engine_type.thread_option is not None:
+            options.setdefault(engine_type.thread_option, 1)
+        return dataclasses.replace(self, ocr_options=options)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Sent to scoring workers without the engine: each builds its own."""
+        return {**self.__dict__, "_ocr": None}
 
     def _ocr_settings(self) -> tuple[type[OcrEngine], Any]:
         engine_type = OCR_ENGINES.get(self.ocr_engine)

@@ -1,4 +1,5 @@
-"""Turns planned samples into records: input loading, adapter calls, output storage, scoring.
+"""Turns planned samples into records: input loading, adapter calls, output storage, then
+(wherever the scoring pool runs them, ``bench.scoring_pool``) scores.
 
 Anything a sample can cause (an unreadable image, a model exception, a parser crash) becomes
 that sample's recorded error and costs only that sample; anything the machine causes (a full
@@ -18,15 +19,26 @@ from bench.adapter import ModelAdapter
 from bench.faults import HarnessFault, fault_from
 from bench.planner import PlannedSample
 from bench.records import PredictionRecord, SampleError
+from bench.scoring_pool import ScoreJob, ScoreResult
 from bench.store import RunStore
 from bench.task import Task
-from bench.types import GeneratedImages, Request, Response
+from bench.types import GeneratedImages, Request
 
 logger = logging.getLogger(__name__)
 
 
 class SampleFailure(RuntimeError):
     """Raised under ``--fail-fast`` when a sample fails; carries the sample's identity."""
+
+
+@dataclasses.dataclass
+class Scoring:
+    """A sample whose output is stored: its record so far and the job that scores it (none
+    when it failed before there was anything to score)."""
+
+    planned: PlannedSample
+    record: PredictionRecord
+    job: ScoreJob | None
 
 
 @dataclasses.dataclass
@@ -40,8 +52,9 @@ class Executor:
     fail_fast: bool = False
 
     # -- computing ----------------------------------------------------------------------------
-    def run_batch(self, batch: Sequence[PlannedSample], revisions: dict[tuple[str, str], int]) -> list[PredictionRecord]:
-        """Records for ``batch``; ``revisions`` gives each slot's next revision number."""
+    def generate(self, batch: Sequence[PlannedSample], revisions: dict[tuple[str, str], int]) -> list[Scoring]:
+        """Call the model on ``batch`` and store its outputs; what is left is to score them
+        (``revisions`` gives each slot's next revision number)."""
         started = time.perf_counter()
         ready: list[tuple[PlannedSample, Request]] = []
         failures: dict[str, SampleError] = {}
@@ -54,23 +67,22 @@ class Executor:
         outputs = self._call_adapter(ready, failures)
         elapsed = (time.perf_counter() - started) / max(1, len(batch))
 
-        records = []
+        scorings = []
         for planned in batch:
             record = self._new_record(planned, elapsed, revisions.get(planned.slot, 0))
+            job = None
             if planned.key not in failures:
                 try:
-                    response = self._store_output(planned, outputs[planned.key], record)
+                    job = self._store_output(planned, outputs[planned.key], record)
                 except HarnessFault:
                     raise
                 except Exception as error:
                     failures[planned.key] = self._failure(planned, error, "model")
-                else:
-                    self._score_into(planned, response, record)
             if planned.key in failures:
                 record.error = failures[planned.key]
                 record.scores = self.task.miss_scores(planned.sample)
-            records.append(record)
-        return records
+            scorings.append(Scoring(planned, record, job))
+        return scorings
 
     def _call_adapter(self, ready: list[tuple[PlannedSample, Request]], failures: dict[str, SampleError]) -> dict[str, Any]:
         """Answer a batch; if the batch fails, answer its samples one by one so that one bad
@@ -98,14 +110,14 @@ class Executor:
             outputs.update(self._call_adapter([item], failures))
         return outputs
 
-    def _store_output(self, planned: PlannedSample, output: Any, record: PredictionRecord) -> Response:
-        """Keep the raw output; images are scored as stored, so that JPEG storage (as some
-        official scripts did) affects scores exactly as it did there."""
+    def _store_output(self, planned: PlannedSample, output: Any, record: PredictionRecord) -> ScoreJob:
+        """Keep the raw output; images are scored as stored (read back from their files), so
+        that JPEG storage (as some official scripts did) affects scores exactly as it did there."""
         if not planned.request.produces_images:
             if not isinstance(output, str):
                 raise TypeError(f"model {self.adapter.name!r} answered with {type(output).__name__}, not text")
             record.raw = output
-            return Response(text=output)
+            return ScoreJob(planned.key, planned.sample, text=output)
         if isinstance(output, GeneratedImages):
             record.refused = output.refused
             output = list(output.images)
@@ -115,37 +127,35 @@ class Executor:
         if len(output) != expected:
             raise ValueError(f"model {self.adapter.name!r} returned {len(output)} images, {expected} were asked for")
         record.images = self.store.save_images(self.task.name, record, output, self.image_format)  # type: ignore[arg-type]
-        return Response(images=tuple(self._open_stored(p) for p in record.images))
+        return self._job(planned, record)
 
     # -- scoring ------------------------------------------------------------------------------
-    def rescore(self, planned: PlannedSample, previous: PredictionRecord) -> PredictionRecord:
+    def rescore(self, planned: PlannedSample, previous: PredictionRecord) -> Scoring:
+        """A new revision of ``previous``, to be scored again from its stored output."""
         record = dataclasses.replace(previous, scoring_fingerprint=self.scoring_fingerprint, error=None, details={},
                                      rev=previous.rev + 1, writer=self.writer_id, extra=dict(previous.extra))
-        if previous.images:
-            response = Response(images=tuple(self._open_stored(p) for p in previous.images))
-        else:
-            response = Response(text=previous.raw)
-        self._score_into(planned, response, record)
+        return Scoring(planned, record, self._job(planned, record))
+
+    def _job(self, planned: PlannedSample, record: PredictionRecord) -> ScoreJob:
+        if record.images:
+            return ScoreJob(planned.key, planned.sample, images=tuple(self.store.run_dir / p for p in record.images))
+        return ScoreJob(planned.key, planned.sample, text=record.raw)
+
+    def finish(self, scoring: Scoring, result: ScoreResult | None) -> PredictionRecord:
+        """The scored record (``result`` is ``None`` for a sample that failed before scoring)."""
+        record = scoring.record
+        if result is None:
+            return record
+        if result.fault is not None:
+            raise HarnessFault(result.fault)
+        if result.error is not None:
+            record.error = self._recorded_failure(scoring.planned, result.error)
+            record.scores = self.task.miss_scores(scoring.planned.sample)
+            return record
+        record.parsed = result.parsed
+        record.scores = result.scores
+        record.details = result.details
         return record
-
-    def _open_stored(self, relative: str) -> Image.Image:
-        try:
-            return self.store.open_image(relative)
-        except OSError as error:
-            _raise_if_fault(error, [self.store.run_dir / relative])
-            raise
-
-    def _score_into(self, planned: PlannedSample, response: Response, record: PredictionRecord) -> None:
-        try:
-            scored = self.task.score(planned.sample, response)
-        except Exception as error:
-            _raise_if_fault(error, ["the scorer's files"])
-            record.error = self._failure(planned, error, "score")
-            record.scores = self.task.miss_scores(planned.sample)
-            return
-        record.parsed = scored.parsed
-        record.scores = {name: float(value) for name, value in scored.scores.items()}
-        record.details = dict(scored.details)
 
     # -- records ------------------------------------------------------------------------------
     def _new_record(self, planned: PlannedSample, elapsed: float, rev: int) -> PredictionRecord:
@@ -162,12 +172,16 @@ class Executor:
         )
 
     def _failure(self, planned: PlannedSample, error: Exception, stage: str) -> SampleError:
-        if self.fail_fast:
-            raise SampleFailure(
-                f"sample {planned.sample.id!r} failed at the {stage} stage: {type(error).__name__}: {error}"
-            ) from error
         logger.debug("sample %s failed at %s", planned.sample.id, stage, exc_info=error)
-        return SampleError(type=type(error).__name__, message=str(error), stage=stage)
+        try:
+            return self._recorded_failure(planned, SampleError(type=type(error).__name__, message=str(error), stage=stage))
+        except SampleFailure as failure:
+            raise failure from error
+
+    def _recorded_failure(self, planned: PlannedSample, error: SampleError) -> SampleError:
+        if self.fail_fast:
+            raise SampleFailure(f"sample {planned.sample.id!r} failed at the {error.stage} stage: {error.type}: {error.message}")
+        return error
 
 
 def _raise_if_fault(error: BaseException, where: Sequence[Any]) -> None:

@@ -17,10 +17,11 @@ import os
 import socket
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from PIL import Image
 from tqdm import tqdm
@@ -31,7 +32,7 @@ from bench.configurations import configuration_id, configuration_labels
 from bench.context import TaskContext, data_root_hint
 from bench.distributed import Shard, WorkGroup
 from bench.environment import device_description, environment, thbench_version, worktree_dirty
-from bench.executor import Executor, SampleFailure
+from bench.executor import Executor, SampleFailure, Scoring
 from bench.faults import HarnessFault
 from bench.fingerprint import file_signature, path_signature, stable_hash
 from bench.manifest import LEGACY_INVOCATION, legacy_invocation, merged_manifest
@@ -39,6 +40,7 @@ from bench.options import OptionError, options_as_dict
 from bench.planner import Plan, PlannedSample, make_plan
 from bench.records import RECORD_FORMAT, PredictionRecord
 from bench.run_lock import RunLock, RunLockedError, check_no_other_holders, shard_lock_name
+from bench.scoring_pool import ScoreResult, ScoringPool, ScoringQueue, default_scoring_workers
 from bench.seeding import sample_seed
 from bench.store import RecordWriter, RunStore, new_writer_id
 from bench.task import TASKS, DatasetError, Task
@@ -78,6 +80,9 @@ class RunConfig:
     command: str | None = None
     #: Compute only this part of the samples, and aggregate nothing (scheduler arrays).
     shard: Shard | None = None
+    #: Processes that score generated images beside the model; 0 scores in this process;
+    #: ``None``: the cores the model processes leave free (``default_scoring_workers``).
+    scoring_workers: int | None = None
 
 
 @dataclass
@@ -190,6 +195,8 @@ class _RunSession:
         self.adapter_loaded = False
         self.writer_id = new_writer_id()
         self._signatures: dict[Path, str | None] = {}
+        workers = config.scoring_workers if config.scoring_workers is not None else default_scoring_workers()
+        self.scoring_pool = ScoringPool(context, workers)
 
     def execute(self, tasks: Sequence[Task]) -> RunOutcome:
         if self.sole_writer:
@@ -217,6 +224,8 @@ class _RunSession:
             invocation["error"] = f"{type(error).__name__}: {error}"
             self._finish(invocation)
             raise
+        finally:
+            self.scoring_pool.close()
         writer.close()
         invocation["status"] = "complete"
         self._finish(invocation)
@@ -249,6 +258,7 @@ class _RunSession:
             },
             "seed": self.config.seed,
             "batch_size": self.batch_size,
+            "scoring_workers": self.scoring_pool.workers,
             "limit": self.config.limit,
             "image_format": self.context.image_format,
             "data_root": str(self.context.data_root.resolve()),
@@ -380,31 +390,60 @@ class _RunSession:
         if not plan.rescore:
             return 0
         batches = [plan.rescore[start : start + self.batch_size] for start in range(0, len(plan.rescore), self.batch_size)]
-        with self._bar(len(plan.rescore), f"{task.name} (rescoring)") as bar:
+        with self._bar(len(plan.rescore), f"{task.name} (rescoring)") as bar, \
+                self._scoring(task, executor, writer, records, outcome, "rescored", bar) as queue:
             for index in self.group.claims(f"{task.name}/rescore", len(batches)):
-                rescored = [executor.rescore(planned, previous) for planned, previous in batches[index]]
-                writer.append(task.name, rescored)
-                records.update((record.key, record) for record in rescored)
-                outcome.rescored += len(rescored)
-                bar.update(len(rescored))
+                for planned, previous in batches[index]:
+                    scoring = executor.rescore(planned, previous)
+                    queue.put(scoring, scoring.job)
+                queue.wait(self._in_flight_limit())
         return outcome.rescored
 
     def _compute(self, task: Task, plan: Plan, revisions: dict[tuple[str, str], int], executor: Executor,
                  writer: RecordWriter, records: dict[str, PredictionRecord], outcome: TaskOutcome) -> int:
-        """Compute the batches this process claims (all of them when it works alone)."""
+        """Compute the batches this process claims (all of them when it works alone); each
+        batch's outputs are scored while the model computes the next."""
         if not plan.compute:
             return 0
         batches = [plan.compute[start : start + self.batch_size] for start in range(0, len(plan.compute), self.batch_size)]
-        with self._bar(len(plan.compute), task.name) as bar:
+        with self._bar(len(plan.compute), task.name) as bar, \
+                self._scoring(task, executor, writer, records, outcome, "computed", bar) as queue:
             for index in self.group.claims(f"{task.name}/compute", len(batches)):
                 self._check_lock()
                 self._ensure_adapter_loaded()
-                new_records = executor.run_batch(batches[index], revisions)
-                writer.append(task.name, new_records)
-                records.update((record.key, record) for record in new_records)
-                outcome.computed += len(new_records)
-                bar.update(len(new_records))
+                for scoring in executor.generate(batches[index], revisions):
+                    queue.put(scoring, scoring.job)
+                queue.wait(self._in_flight_limit())
         return outcome.computed
+
+    @contextmanager
+    def _scoring(self, task: Task, executor: Executor, writer: RecordWriter, records: dict[str, PredictionRecord],
+                 outcome: TaskOutcome, counter: str, bar: tqdm) -> Iterator[ScoringQueue[Scoring]]:
+        """A queue whose scored records are appended as they arrive, in whatever order (the
+        store's merge and the aggregation depend on neither); every record is delivered when
+        the block ends, and on an error what was in flight still is."""
+
+        def complete(scoring: Scoring, result: ScoreResult | None) -> None:
+            record = executor.finish(scoring, result)
+            writer.append(task.name, [record])
+            records[record.key] = record
+            setattr(outcome, counter, getattr(outcome, counter) + 1)
+            bar.update(1)
+
+        queue = ScoringQueue(self.scoring_pool, task, complete)
+        try:
+            yield queue
+            queue.wait()
+        except Exception:
+            queue.settle()
+            raise
+        finally:
+            queue.close()
+
+    def _in_flight_limit(self) -> int:
+        """Samples left to score when the model may start its next batch: enough to keep every
+        worker busy while it runs, few enough that a crash loses little finished model work."""
+        return self.batch_size + 2 * max(1, self.scoring_pool.workers)
 
     def _maybe_compact(self, task: Task, stored_lines: int, stored_slots: int, stored_files: int, written: int,
                        replaced: int) -> None:
@@ -563,6 +602,9 @@ class _RunSession:
             logger.info("loading model %s", self.adapter.name)
             self.adapter.load()
             self.adapter_loaded = True
+            device = str(self.adapter.describe().get("device") or "")
+            if device and device != "cpu":
+                self.context.adapter_device = device  # set metrics are computed where the model ran
 
 
 @dataclass(frozen=True)

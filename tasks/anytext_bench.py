@@ -240,7 +240,8 @@ class AnyTextTask(Task):
             return not_computed(f"FID not computed: no reference folder {reference} (set fid_reference=PATH)")
         if not files:
             return not_computed("FID not computed: no generated images")
-        groups = open_fid_groups(self.context.fid_weights, self.options.fid_protocol, self.options.fid_dims)
+        groups = open_fid_groups(self.context.fid_weights, self.options.fid_protocol, self.options.fid_dims,
+                                 self.context.feature_device)
         if isinstance(groups, dict):
             return groups
         groups.add_folder("reference", reference)
@@ -258,7 +259,8 @@ class AnyTextTask(Task):
         pairs = [(path, prefix + sample.caption) for sample, paths in zip(samples, image_paths) for path in paths]
         if not pairs:
             return not_computed("CLIPScore not computed: no generated images")
-        scores = clip_pair_scores(self.context.clip_model, [p for p, _ in pairs], [t for _, t in pairs], self.options.clip_weight)
+        scores = clip_pair_scores(self.context.clip_model, [p for p, _ in pairs], [t for _, t in pairs], self.options.clip_weight,
+                                  self.context.feature_device)
         return {"value": mean(scores), "pairs": len(scores), **clip_description(self.context.clip_model, self.options.clip_weight, prefix)}
 
 

@@ -164,7 +164,8 @@ class MarioEvalTask(Task):
         seeds = self._seeds(image_paths)
         if not seeds:
             return not_computed("FID not computed: no generated images")
-        groups = open_fid_groups(self.context.fid_weights, self.options.fid_protocol, self.options.fid_dims)
+        groups = open_fid_groups(self.context.fid_weights, self.options.fid_protocol, self.options.fid_dims,
+                                 self.context.feature_device)
         if isinstance(groups, dict):
             return groups
         for subset in subsets:
@@ -191,7 +192,8 @@ class MarioEvalTask(Task):
         pairs = [(sample.subset, seed, path, prefix + sample.prompt) for sample, paths in zip(samples, image_paths) for seed, path in enumerate(paths)]
         if not pairs:
             return not_computed("CLIPScore not computed: no generated images")
-        scores = clip_pair_scores(self.context.clip_model, [p[2] for p in pairs], [p[3] for p in pairs], self.options.clip_weight)
+        scores = clip_pair_scores(self.context.clip_model, [p[2] for p in pairs], [p[3] for p in pairs], self.options.clip_weight,
+                                  self.context.feature_device)
         seeds = sorted({seed for _, seed, _, _ in pairs})
 
         def per_seed(subset: str | None) -> list[float]:

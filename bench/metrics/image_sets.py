@@ -14,7 +14,8 @@ been fed at once.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +34,12 @@ def not_computed(reason: str, **details: Any) -> dict[str, Any]:
 class FidGroups:
     """Inception statistics of named groups of image files, each computed once."""
 
-    def __init__(self, weights_path: Path | None, protocol: str = "pytorch-fid", dims: int = 2048) -> None:
+    def __init__(self, weights_path: Path | None, protocol: str = "pytorch-fid", dims: int = 2048,
+                 device: str = "cpu") -> None:
         from bench.metrics.fid import InceptionFID, protocol_spec
 
-        self.metric = InceptionFID(weights_path, protocol, dims)  # raises FidWeightsMissing
+        self.device = device
+        self.metric = InceptionFID(weights_path, protocol, dims).to(device)  # raises FidWeightsMissing
         self.batch_size = protocol_spec(protocol).batch_size
         self.protocol = protocol
         self._groups: dict[str, dict[str, Any]] = {}
@@ -53,10 +56,11 @@ class FidGroups:
             for path in files[start : start + self.batch_size]:
                 image = load_rgb_uint8(path)
                 by_size.setdefault(tuple(image.shape[1:]), []).append(image)
-            for images in by_size.values():
-                self.metric.update(torch.stack(images), real=True)
+            with exact_float32():
+                for images in by_size.values():
+                    self.metric.update(torch.stack(images).to(self.device), real=True)
         self._groups[name] = {
-            key: value.clone() for key, value in self.metric.metric_state.items() if key.startswith("real_")
+            key: value.cpu().clone() for key, value in self.metric.metric_state.items() if key.startswith("real_")
         }
         return len(files)
 
@@ -91,12 +95,12 @@ class FidGroups:
         import torch
 
         self.metric.reset()
-        state = {key: torch.zeros_like(value) for key, value in self.metric.metric_state.items()}
+        state = {key: torch.zeros_like(value).cpu() for key, value in self.metric.metric_state.items()}
         for prefix, names in (("real_", list(reference)), ("fake_", list(generated))):
             for name in names:
                 for key, value in self._groups[name].items():
                     state[prefix + key.removeprefix("real_")] = state[prefix + key.removeprefix("real_")] + value
-        self.metric.merge_state(state)
+        self.metric.merge_state({key: value.to(self.device) for key, value in state.items()})
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*compute.*before.*update.*")
             return float(self.metric.compute())
@@ -105,29 +109,45 @@ class FidGroups:
         return self.metric.describe()
 
 
-def open_fid_groups(weights_path: Path | None, protocol: str, dims: int) -> FidGroups | dict[str, Any]:
+def open_fid_groups(weights_path: Path | None, protocol: str, dims: int, device: str = "cpu") -> FidGroups | dict[str, Any]:
     """The accumulator, or the ``n/a`` entry that says which weights file is missing."""
     from bench.metrics.fid import FidWeightsMissing
 
     try:
-        return FidGroups(weights_path, protocol, dims)
+        return FidGroups(weights_path, protocol, dims, device)
     except FidWeightsMissing as missing:
         return not_computed(str(missing))
 
 
 def clip_pair_scores(
-    clip_dir: Path, files: Sequence[Path], texts: Sequence[str], weight: float
+    clip_dir: Path, files: Sequence[Path], texts: Sequence[str], weight: float, device: str = "cpu"
 ) -> list[float]:
     """``weight * max(cos, 0)`` of every (image file, text) pair, in order."""
     from bench.metrics.clipscore import clip_scores, load_clip
 
     model, processor = load_clip(clip_dir)
+    model = model.to(device)
     scores: list[float] = []
-    for start in range(0, len(files), CLIP_BATCH):
-        images = [open_image(path) for path in files[start : start + CLIP_BATCH]]
-        batch = clip_scores(model, processor, images, list(texts[start : start + CLIP_BATCH]), weight)
-        scores.extend(float(value) for value in batch)
+    with exact_float32():
+        for start in range(0, len(files), CLIP_BATCH):
+            images = [open_image(path) for path in files[start : start + CLIP_BATCH]]
+            batch = clip_scores(model, processor, images, list(texts[start : start + CLIP_BATCH]), weight)
+            scores.extend(float(value) for value in batch)
     return scores
+
+
+@contextmanager
+def exact_float32() -> Iterator[None]:
+    """Full float32 arithmetic on a GPU: TensorFloat-32 (on by default for convolutions) keeps
+    10 mantissa bits and would move FID and CLIPScore away from their CPU values."""
+    import torch
+
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 def clip_prefix(prefix: str) -> str:

@@ -57,6 +57,12 @@ class OcrLine:
 class OcrEngine(ABC):
     name: ClassVar[str]
     Options: ClassVar[type] = NoOptions
+    #: Options that change only how fast the engine reads, never what it reads: left out of
+    #: ``describe()``, so that they do not change the fingerprint of anything scored.
+    runtime_options: ClassVar[tuple[str, ...]] = ()
+    #: The option that sets the engine's intra-op threads, if it has one; scoring workers set
+    #: it to 1 unless the user chose a value.
+    thread_option: ClassVar[str | None] = None
 
     def __init__(self, options: Any = None) -> None:
         self.options = options if options is not None else self.Options()
@@ -74,7 +80,8 @@ class OcrEngine(ABC):
         """Version of the engine and of its models, as far as they can be known."""
 
     def describe(self) -> dict[str, Any]:
-        return {"engine": self.name, "version": self.version(), "options": options_as_dict(self.options)}
+        options = {name: value for name, value in options_as_dict(self.options).items() if name not in self.runtime_options}
+        return {"engine": self.name, "version": self.version(), "options": options}
 
     @classmethod
     def description_token(cls, options: Any) -> Any:
@@ -94,7 +101,10 @@ def describe_engine(engine_type: type[OcrEngine], options: Any, built: OcrEngine
     token = engine_type.description_token(options)
     if token is None:
         return build().describe()
-    path = cache_root() / "ocr" / f"{stable_hash([engine_type.name, options_as_dict(options), token])}.json"
+    # The runtime options are part of the key: descriptions cached before an option became one
+    # still list it.
+    key = stable_hash([engine_type.name, options_as_dict(options), token, list(engine_type.runtime_options)])
+    path = cache_root() / "ocr" / f"{key}.json"
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

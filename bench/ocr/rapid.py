@@ -23,16 +23,22 @@ class RapidOcrOptions:
     det_limit_type: str = "max"
     det_limit_side_len: int = 960
     use_angle_cls: bool = False
-    #: Line crops per recogniser call. Six (RapidOCR's own default) is the fastest measured
-    #: on two cores; larger batches were slower (16: 0.7×, 32: 0.6× of one at a time).
+    #: Line crops per recogniser call; RapidOCR's own default. Lines of one call are padded to
+    #: the widest, so on whole pages the batch could change a reading (line crops are all one
+    #: size): it stays at six. One at a time did only 5-10% more per CPU second
+    #: (``benchmarks/ocr_engine_settings.py``); 16 and 32 were slower (0.7x, 0.6x).
     rec_batch_size: int = 6
-    #: onnxruntime's intra-op threads; -1 lets it use every core.
-    threads: int = -1
+    #: onnxruntime's intra-op threads (-1: every core); speed only, identical readings. One
+    #: thread read 2.2x the line crops and 1.8x the pages per CPU second of -1 on two cores
+    #: (``benchmarks/ocr_engine_settings.py``), and the scoring pool runs one engine per core.
+    threads: int = 1
 
 
 @register_ocr_engine("rapidocr")
 class RapidOcrEngine(OcrEngine):
     Options = RapidOcrOptions
+    runtime_options = ("threads",)
+    thread_option = "threads"
 
     def __init__(self, options: RapidOcrOptions | None = None) -> None:
         super().__init__(options)

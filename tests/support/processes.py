@@ -16,8 +16,9 @@ def write_entry_script(path: Path) -> Path:
         spec = importlib.util.spec_from_file_location("toy_plugins", {str(SUPPORT / "toy_plugins.py")!r})
         module = importlib.util.module_from_spec(spec); sys.modules["toy_plugins"] = module
         spec.loader.exec_module(module); module.register()
-        from bench.cli import main
-        sys.exit(main(sys.argv[1:]))
+        if __name__ == "__main__":  # scoring workers import this script too
+            from bench.cli import main
+            sys.exit(main(sys.argv[1:]))
     """))
     return path
 

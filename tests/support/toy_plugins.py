@@ -7,6 +7,7 @@ tests can tell whether a model call happened at all.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -167,6 +168,12 @@ class ToyPaintOptions:
     size: int = 16
     #: Set metrics only: added to the set-level score.
     offset: float = 0.0
+    #: How many samples the task has.
+    count: int = 5
+    #: Scoring only: seconds each sample's scoring takes (slow OCR, for the scoring pool).
+    score_delay_s: float = 0.0
+    #: Scoring only: the scorer meets a full disk on this sample (by index; -1: never).
+    score_disk_full_at: int = -1
 
 
 class ToyPaintTask(Task):
@@ -175,12 +182,13 @@ class ToyPaintTask(Task):
     kind = RequestKind.GENERATE_IMAGE
     Options = ToyPaintOptions
     set_metric_options = ("offset",)
+    scoring_options = ("score_delay_s", "score_disk_full_at")
     metrics = (MetricSpec("redness", "mean red channel / 255"),)
     #: How often set metrics were computed, across instances (tests read it).
     set_metric_calls = 0
 
     def load_samples(self) -> list[ToySample]:
-        return [ToySample(f"p{i}", f"paint {i}", "", Path()) for i in range(5)]
+        return [ToySample(f"p{i}", f"paint {i}", "", Path()) for i in range(self.options.count)]
 
     def dataset_files(self):
         return Path("."), [], []
@@ -190,6 +198,9 @@ class ToyPaintTask(Task):
         return GenerateImageRequest(key=key, prompt=sample.question, num_images=2, width=size, height=size)
 
     def score(self, sample: ToySample, response: Response) -> ScoredSample:
+        time.sleep(self.options.score_delay_s)
+        if sample.id == f"p{self.options.score_disk_full_at}":
+            raise OSError(errno.ENOSPC, "No space left on device")
         reds = [float(np.asarray(image)[:, :, 0].mean()) / 255 for image in response.images]
         return ScoredSample(parsed=None, scores={"redness": sum(reds) / len(reds)})
 

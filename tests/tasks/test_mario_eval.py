@@ -316,3 +316,31 @@ def test_clipscore_pairs_each_image_with_the_prefixed_prompt(tmp_path, tiny_clip
     assert clip["per_seed"] == pytest.approx(per_seed, abs=1e-6)
     assert clip["value"] == pytest.approx(sum(per_seed) / 2, abs=1e-6)
     assert clip["weight"] == 1.0 and clip["prefix"] == "A photo depicts "
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(not _cuda_available(), reason="needs a CUDA device")
+def test_set_metrics_on_the_gpu_equal_those_on_the_cpu(tmp_path, fid_weights, tiny_clip):
+    """Features extracted on the model's device give the CPU's FID and CLIPScore."""
+    write_mario(tmp_path)
+    rng = np.random.default_rng(3)
+    results = {}
+    for device in ("cpu", "cuda"):
+        context = TaskContext(data_root=tmp_path, fid_weights=fid_weights, clip_model=tiny_clip, adapter_device=device)
+        task = TASKS.get("mario-eval").from_args({"subsets": "LAIONEval4000", "fid_dims": "64"}, context)
+        samples = task.load_samples()
+        image_paths = []
+        for index, _ in enumerate(samples):
+            path = tmp_path / "generated" / f"{index}.png"
+            if not path.is_file():
+                path.parent.mkdir(exist_ok=True)
+                Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(path)
+            image_paths.append([path])
+        results[device] = task.set_metrics(samples, image_paths)
+    assert results["cuda"]["fid"]["value"] == pytest.approx(results["cpu"]["fid"]["value"], rel=1e-5)
+    assert results["cuda"]["clipscore"]["value"] == pytest.approx(results["cpu"]["clipscore"]["value"], rel=1e-5)
