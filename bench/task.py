@@ -12,14 +12,14 @@ import types
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Protocol, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Protocol, Sequence, TypeVar
 
 import numpy as np
 
 from bench.context import TaskContext
 from bench.fingerprint import dataset_fingerprint, stable_hash
 from bench.options import NoOptions, build_options, option_roles, options_as_dict
-from bench.prompts import ProfileFallback, PromptProfile, profile_fallback
+from bench.prompts import ProfileFallback, PromptProfile, choose_profile, profile_fallback
 from bench.registry import Registry
 from bench.types import Request, RequestKind, Response, ScoredSample
 
@@ -67,6 +67,8 @@ class Task(ABC):
     kind: ClassVar[RequestKind]
     description: ClassVar[str] = ""
     Options: ClassVar[type] = NoOptions
+    #: Folder under the data root that holds the benchmark when no ``data_dir`` option is given.
+    default_folder: ClassVar[str | None] = None
     #: Per-sample metrics; the first one is the headline number.
     metrics: ClassVar[tuple[MetricSpec, ...]] = ()
     #: Metrics computed from the means of per-sample metrics (e.g. an F-measure from mean
@@ -104,9 +106,20 @@ class Task(ABC):
         return cls(build_options(cls.Options, args, owner=f"task {cls.name!r}"), context)
 
     # -- dataset ---------------------------------------------------------------------------
+    @property
+    def data_dir(self) -> Path:
+        """The ``data_dir`` option, else ``<data root>/<default_folder>``."""
+        given = getattr(self.options, "data_dir", None)
+        if given:
+            return given
+        if self.default_folder is None:
+            raise TypeError(f"{type(self).__name__} has no default_folder: declare one or pass data_dir")
+        return self.context.data_root / self.default_folder
+
     @abstractmethod
     def load_samples(self) -> Sequence[Sample]:
-        """Read the dataset; raise DatasetError naming the file and layout when it is wrong."""
+        """Read the dataset; raise DatasetError naming the file and layout when it is wrong.
+        Decorate it with :func:`load_once` when other methods ask for the samples again."""
 
     @abstractmethod
     def dataset_files(self) -> tuple[Path, list[Path], list[Path]]:
@@ -156,7 +169,10 @@ class Task(ABC):
         """What defines the scores given the outputs; a change re-scores without re-running.
         Tasks that add to it (an OCR engine, a parser) extend this dictionary."""
         options = options_as_dict(self.options)
-        return {"task": self.name, "scoring_options": {name: options[name] for name in self.scoring_options}}
+        identity: dict[str, Any] = {"task": self.name, "scoring_options": {name: options[name] for name in self.scoring_options}}
+        if self.profiles:
+            identity["profile"] = self.profile.describe()
+        return identity
 
     @functools.cached_property
     def identity_hash(self) -> str:
@@ -169,10 +185,20 @@ class Task(ABC):
         described: dict[str, Any] = {"options": options_as_dict(self.options), "description": self.description}
         if self.data_warnings:
             described["data_warnings"] = {"count": len(self.data_warnings), "first": self.data_warnings[:MAX_WARNINGS_SHOWN]}
+        if self.profiles:
+            described["prompt_profile"] = self.profile.describe()
         fallback = self.profile_fallback()
         if fallback is not None:
             described["prompt_profile_fallback"] = fallback.to_json()
         return described
+
+    @property
+    def profile(self) -> PromptProfile:
+        """The profile requests are phrased in: the one asked for on the command line, else the
+        model's own, else ``default`` (recorded as a fallback, see ``profile_fallback``)."""
+        if not self.profiles:
+            raise TypeError(f"{type(self).__name__} has no prompt profiles; declare them in its `profiles`")
+        return choose_profile(self.profiles, self.context.prompt_profile, self.context.adapter_prompt_profile, self.name)
 
     def profile_fallback(self) -> ProfileFallback | None:
         """Set when this task lacks the model's prompt profile and asks in ``default``'s words."""
@@ -198,6 +224,27 @@ class Task(ABC):
 
     def miss_scores(self, sample: Sample | None = None) -> dict[str, float]:
         return {metric.name: metric.miss_value for metric in self.metrics}
+
+
+TaskT = TypeVar("TaskT", bound=Task)
+SampleT = TypeVar("SampleT")
+
+
+def load_once(load: Callable[[TaskT], list[SampleT]]) -> Callable[[TaskT], list[SampleT]]:
+    """Makes a ``load_samples`` read its dataset once per task object: the runner,
+    ``dataset_files`` and the reports each ask for the samples, reading and checking a dataset
+    is the slow part, and warnings about its data must be recorded once. A subclass that
+    extends a cached ``load_samples`` gets its own cache."""
+    attribute = f"_loaded:{load.__qualname__}"
+
+    @functools.wraps(load)
+    def cached(self: TaskT) -> list[SampleT]:
+        state = vars(self)
+        if attribute not in state:
+            state[attribute] = load(self)
+        return state[attribute]
+
+    return cached
 
 
 _ROLE_ATTRIBUTES = {"scoring": "scoring_options", "location": "location_options", "set_metric": "set_metric_options"}

@@ -34,14 +34,14 @@ from typing import Any, ClassVar, Literal, Mapping, Sequence
 import numpy as np
 
 from bench import annotations
-from bench.options import option
+from bench.datasets import read_json
 from bench.metrics import anytext_line_scores
 from bench.metrics.anytext import CharacterDictionary, builtin_dictionary, textharmony_normalize
+from bench.metrics.image_sets import clip_description, clip_pair_scores, clip_prefix, mean, not_computed, open_fid_groups
 from bench.ocr.crop import line_crops
+from bench.options import option
 from bench.task import DatasetError, MetricSpec, Task, register_task
 from bench.types import EditImageRequest, GenerateImageRequest, Polygon, Request, RequestKind, Response, ScoredSample
-from tasks.image_set_metrics import clip_description, clip_pair_scores, mean, not_computed, open_fid_groups
-from tasks.vqa_base import read_json
 
 LAYOUT = '{"data_list": [{"img_name", "caption", "annotations": [{"polygon", "text", "valid", "language"}]}]}'
 ANNOTATION_FILE = "test1k.json"
@@ -96,7 +96,7 @@ class AnyTextOptions:
 
 class AnyTextTask(Task):
     Options = AnyTextOptions
-    default_folder: ClassVar[str] = "AnyText-benchmark"
+    default_folder = "AnyText-benchmark"
     default_subset: ClassVar[str] = "laion_word"
     metrics = (
         MetricSpec("correct_lines", "lines read exactly right, per item", percent=False, shown=False),
@@ -116,10 +116,6 @@ class AnyTextTask(Task):
         self._dictionary: CharacterDictionary | None = None
 
     # -- dataset ---------------------------------------------------------------------------
-    @property
-    def data_dir(self) -> Path:
-        return self.options.data_dir or self.context.data_root / self.default_folder
-
     @property
     def subset(self) -> str:
         return self.options.subset or self.default_subset
@@ -259,8 +255,7 @@ class AnyTextTask(Task):
     def _clipscore(self, samples: Sequence[AnyTextSample], image_paths: Sequence[Sequence[Path]]) -> dict[str, Any]:
         if self.context.clip_model is None:
             return not_computed("CLIPScore not computed: no CLIP model folder given (--clip-model PATH)")
-        prefix = self.options.clip_prefix
-        prefix = prefix if not prefix or prefix.endswith(" ") else prefix + " "
+        prefix = clip_prefix(self.options.clip_prefix)
         pairs = [(path, prefix + sample.caption) for sample, paths in zip(samples, image_paths) for path in paths]
         if not pairs:
             return not_computed("CLIPScore not computed: no generated images")

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from bench.datasets import first_existing, read_json, require
+from bench.hf_parquet import HfLayout, hf_field
 from bench.metrics import relaxed_accuracy
 from bench.task import DatasetError, MetricSpec, register_task
-from tasks.hf_parquet import HfLayout
-from tasks.vqa_base import CONTAINMENT, VqaOptions, VqaSample, VqaTask, first_existing, hf_field, read_json, require
+from tasks.vqa_base import CONTAINMENT, VqaOptions, VqaSample, VqaTask
 
 LAYOUT = '<split>/<split>_<human|augmented>.json with [{"imgname", "query", "label"}] and images in <split>/png/<imgname>'
 _SUBSETS = {"both": ("human", "augmented"), "human": ("human",), "augmented": ("augmented",)}

@@ -26,16 +26,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Mapping
 
-from bench.options import option
 from bench import annotations
 from bench.boxes import BoxFormat, Region, parse_region
+from bench.datasets import absolute_path, common_root, refuse_duplicate_ids
 from bench.jsonl import iter_json_lines
 from bench.metrics import box_iou, polygon_iou
 from bench.metrics.boxes import IOU_THRESHOLDS, box_to_polygon
-from bench.prompts import STRIP_ONLY, PromptProfile, choose_profile
-from bench.task import DatasetError, GalleryBox, MetricSpec, Task, register_task
+from bench.options import option
+from bench.prompts import STRIP_ONLY, PromptProfile
+from bench.task import DatasetError, GalleryBox, MetricSpec, Task, load_once, register_task
 from bench.types import IMAGE_PLACEHOLDER, AnswerRequest, Point, RequestKind, Response, ScoredSample, polygon_bounds
-from tasks.vqa_base import TEXTHARMONY_SOURCE, absolute_path, common_root
+from tasks.vqa_base import TEXTHARMONY_SOURCE
 
 LAYOUT = (
     'annotations.jsonl: one {"id", "image", "text", "box": [x1, y1, x2, y2]} per line '
@@ -157,18 +158,9 @@ class GroundingTask(Task):
     kind = RequestKind.ANSWER
     description = "Text grounding: box of a given word, Acc@IoU 0.5 (0.3-0.9 and mean IoU too)"
     Options = GroundingOptions
-    default_folder: ClassVar[str] = "grounding"
+    default_folder = "grounding"
     profiles: ClassVar[dict[str, PromptProfile]] = GROUNDING_PROFILES
     metrics = _metric_specs()
-    _loaded: list[GroundingSample] | None = None
-
-    @property
-    def data_dir(self) -> Path:
-        return self.options.data_dir or self.context.data_root / self.default_folder
-
-    @property
-    def profile(self) -> PromptProfile:
-        return choose_profile(self.profiles, self.context.prompt_profile, self.context.adapter_prompt_profile, self.name)
 
     @property
     def box_format(self) -> BoxFormat:
@@ -185,22 +177,14 @@ class GroundingTask(Task):
         return self.data_dir / self.options.annotation_file
 
     # -- data ----------------------------------------------------------------------------------
+    @load_once
     def load_samples(self) -> list[GroundingSample]:
-        if self._loaded is not None:
-            return self._loaded
         path = self.annotation_path
         if not path.is_file():
             raise DatasetError(f"missing annotation file {path}; expected {LAYOUT}")
-        samples = []
-        seen: set[str] = set()
-        for number, entry in iter_json_lines(path, DatasetError, LAYOUT):
-            sample = self._sample(entry, path, number)
-            if sample.id in seen:
-                raise DatasetError(f"{path}:{number}: id {sample.id!r} occurs twice; ids must be unique")
-            seen.add(sample.id)
-            samples.append(sample)
-        self._loaded = samples
-        return samples
+        numbered = [(number, self._sample(entry, path, number)) for number, entry in iter_json_lines(path, DatasetError, LAYOUT)]
+        refuse_duplicate_ids(((sample.id, f"{path}:{number}") for number, sample in numbered), what="id")
+        return [sample for _, sample in numbered]
 
     def _sample(self, entry: Any, path: Path, number: int) -> GroundingSample:
         where = f"{path}:{number}"
@@ -282,10 +266,7 @@ class GroundingTask(Task):
 
     # -- identity --------------------------------------------------------------------------------
     def scoring_identity(self) -> dict[str, Any]:
-        return {**super().scoring_identity(), "profile": self.profile.describe(), "thresholds": IOU_THRESHOLDS}
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "prompt_profile": self.profile.describe()}
+        return {**super().scoring_identity(), "thresholds": IOU_THRESHOLDS}
 
 
 def _declared_size(entry: dict[str, Any], where: str) -> tuple[int, int] | None:

@@ -29,17 +29,11 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
-from bench.options import option
 from bench.metrics import mario_f_measure, mario_keywords, mario_ocr_scores
+from bench.metrics.image_sets import clip_description, clip_pair_scores, clip_prefix, mean, not_computed, open_fid_groups
+from bench.options import option
 from bench.task import DatasetError, MetricSpec, Task, register_task
 from bench.types import GenerateImageRequest, RequestKind, Response, ScoredSample
-from tasks.image_set_metrics import (
-    clip_description,
-    clip_pair_scores,
-    mean,
-    not_computed,
-    open_fid_groups,
-)
 
 SUBSETS = ("LAIONEval4000", "TMDBEval500", "OpenLibraryEval500", "ChineseDrawText", "DrawBenchText", "DrawTextCreative")
 #: Subsets released with ground-truth images (the others have none, so no FID).
@@ -81,7 +75,7 @@ class MarioEvalTask(Task):
     description = "MARIO-Eval: OCR precision/recall/F and accuracy of the quoted keywords; FID, CLIPScore"
     Options = MarioOptions
     #: Sample ids carry their subset, so selecting subsets does not change any sample's key.
-    default_folder: ClassVar[str] = "MARIOEval"
+    default_folder = "MARIOEval"
     default_subsets: ClassVar[tuple[str, ...]] = SUBSETS
     metrics = (
         MetricSpec("accuracy", "sorted OCR words joined equal the sorted keywords joined, mean over images"),
@@ -89,10 +83,6 @@ class MarioEvalTask(Task):
         MetricSpec("recall", "matched keywords / keywords, mean over images"),
     )
     derived = (MetricSpec("f_measure", "2PR/(P+R) from the mean precision and mean recall (official)"),)
-
-    @property
-    def data_dir(self) -> Path:
-        return self.options.data_dir or self.context.data_root / self.default_folder
 
     @property
     def subset_names(self) -> list[str]:
@@ -198,7 +188,7 @@ class MarioEvalTask(Task):
     def _clipscore(self, samples: Sequence[MarioSample], image_paths: Sequence[Sequence[Path]]) -> dict[str, Any]:
         if self.context.clip_model is None:
             return not_computed("CLIPScore not computed: no CLIP model folder given (--clip-model PATH)")
-        prefix = _clip_prefix(self.options.clip_prefix)
+        prefix = clip_prefix(self.options.clip_prefix)
         pairs = [(sample.subset, seed, path, prefix + sample.prompt) for sample, paths in zip(samples, image_paths) for seed, path in enumerate(paths)]
         if not pairs:
             return not_computed("CLIPScore not computed: no generated images")
@@ -220,11 +210,6 @@ class MarioEvalTask(Task):
 
 def _seed_entry(values: list[float]) -> dict[str, Any]:
     return {"value": mean(values), "per_seed": values}
-
-
-def _clip_prefix(prefix: str) -> str:
-    """MARIO-Eval's CLIPScore puts a space after its prefix when the prefix lacks one."""
-    return prefix if not prefix or prefix.endswith(" ") else prefix + " "
 
 
 def _read_lines(path: Path) -> list[str]:

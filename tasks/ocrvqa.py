@@ -9,7 +9,7 @@ Official release (ocr-vqa.github.io; ``loadDataset.py`` downloads the covers)::
 ``split`` is 1 for train, 2 for val, 3 for test; each (question, answer) pair of an image is one
 sample, with id ``<image id>_<question index>``.
 
-Metric: exact-match accuracy as in Qwen-VL's ``eval_mm/evaluate_vqa.py``
+Metric: exact-match accuracy (``bench.metrics.exact_match``) as in Qwen-VL's ``eval_mm/evaluate_vqa.py``
 (``evaluate_exact_match_accuracy``, used there for OCR-VQA): the stripped, lower-cased
 extracted answer must equal the stripped, lower-cased reference.
 """
@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from bench.datasets import read_json, require, require_folder
+from bench.metrics import exact_match
 from bench.options import option
 from bench.task import DatasetError, MetricSpec, register_task
-from tasks.vqa_base import CONTAINMENT, VqaOptions, VqaSample, VqaTask, read_json, require, require_folder
+from tasks.vqa_base import CONTAINMENT, VqaOptions, VqaSample, VqaTask
 
 logger = logging.getLogger(__name__)
 
@@ -33,17 +35,6 @@ LAYOUT = (
     "and images in images/<image id><extension of imageURL>"
 )
 _SPLIT_CODES = {"train": 1, "val": 2, "test": 3}
-
-
-def exact_match(prediction: str, answers: tuple[str, ...]) -> float:
-    """1.0 if the prediction equals a reference after ``strip().lower()`` on both sides.
-
-    Reproduces ``evaluate_exact_match_accuracy`` of Qwen-VL's ``eval_mm/evaluate_vqa.py``
-    (github.com/QwenLM/Qwen-VL), the OCR-VQA "accuracy" of Qwen-VL-style evaluations. No other
-    normalisation: punctuation, articles and inner whitespace must match.
-    """
-    predicted = prediction.strip().lower()
-    return 1.0 if any(predicted == answer.strip().lower() for answer in answers) else 0.0
 
 
 @dataclass(frozen=True)

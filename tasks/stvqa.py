@@ -18,21 +18,12 @@ RRC DocVQA/InfographicVQA script implements) of the extracted answer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from bench.options import option
 from bench.metrics import anls
+from bench.options import option
 from bench.task import MetricSpec, register_task
-from tasks.vqa_base import (
-    CONTAINMENT,
-    VqaOptions,
-    VqaSample,
-    VqaTask,
-    data_list,
-    read_json,
-    require_folder,
-    rrc_samples,
-)
+from tasks.rrc_vqa import RrcVqaTask
+from tasks.vqa_base import CONTAINMENT, VqaOptions
 
 LAYOUT = (
     'train_task_3.json with {"data": [{"question_id", "question", "file_path", "answers"}]} '
@@ -47,7 +38,7 @@ class StVqaOptions(VqaOptions):
 
 
 @register_task("stvqa")
-class StVqaTask(VqaTask):
+class StVqaTask(RrcVqaTask):
     description = "ST-VQA Task 3: scene-text VQA, official ANLS (+ TextHarmony's containment accuracy)"
     Options = StVqaOptions
     default_folder = "stvqa"
@@ -55,19 +46,8 @@ class StVqaTask(VqaTask):
         MetricSpec("anls", "official ANLS (ST-VQA Task 3, threshold 0.5)"),
         CONTAINMENT,
     )
-
-    @property
-    def annotation_path(self) -> Path:
-        return self.data_dir / self.options.annotation_file
-
-    def official_files(self) -> list[Path]:
-        return [self.annotation_path]
-
-    def _official_samples(self) -> list[VqaSample]:
-        path = self.annotation_path
-        entries = data_list(read_json(path, LAYOUT), path, LAYOUT)
-        images = require_folder(self.data_dir / self.options.image_folder, LAYOUT)
-        return rrc_samples(entries, path, LAYOUT, "question_id", "file_path", images)
-
-    def score_answer(self, parsed: str, answers: tuple[str, ...]) -> dict[str, float]:
-        return {"anls": anls(parsed, list(answers))}
+    answer_metric = anls
+    title = "ST-VQA"
+    layout = LAYOUT
+    id_field = "question_id"
+    image_field = "file_path"

@@ -16,25 +16,13 @@ Metric: the official soft accuracy (``bench.metrics.textvqa_accuracy``, mmf's
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
-from bench.options import option
 from bench.metrics import textvqa_accuracy
+from bench.options import option
 from bench.task import MetricSpec, register_task
-from tasks.hf_parquet import HfLayout
-from tasks.vqa_base import (
-    CONTAINMENT,
-    HF_SPLITS,
-    VqaOptions,
-    VqaSample,
-    VqaTask,
-    data_list,
-    read_json,
-    require_folder,
-    rrc_samples,
-    vqa_profiles,
-)
+from tasks.rrc_vqa import RrcVqaTask
+from tasks.vqa_base import CONTAINMENT, VqaOptions, vqa_profiles
 
 LAYOUT = (
     'TextVQA_0.5.1_<split>.json with {"data": [{"question_id", "image_id", "question", "answers"}]} '
@@ -49,7 +37,7 @@ class TextVqaOptions(VqaOptions):
 
 
 @register_task("textvqa")
-class TextVqaTask(VqaTask):
+class TextVqaTask(RrcVqaTask):
     description = "TextVQA: scene-text VQA, official soft accuracy (+ TextHarmony's containment accuracy)"
     Options = TextVqaOptions
     default_folder = "textvqa"
@@ -58,22 +46,11 @@ class TextVqaTask(VqaTask):
         MetricSpec("accuracy", "official TextVQA accuracy (EvalAI normalisation, min(1, matches/3), leave-one-out)"),
         CONTAINMENT,
     )
-
-    @property
-    def annotation_path(self) -> Path:
-        return self.data_dir / f"TextVQA_0.5.1_{self.options.split}.json"
-
-    def official_files(self) -> list[Path]:
-        return [self.annotation_path]
-
-    def _official_samples(self) -> list[VqaSample]:
-        path = self.annotation_path
-        entries = data_list(read_json(path, LAYOUT), path, LAYOUT)
-        images = require_folder(self.data_dir / self.options.image_folder, LAYOUT)
-        return rrc_samples(entries, path, LAYOUT, "question_id", "image_id", images, image_name="{}.jpg")
-
-    def hf_layout(self) -> HfLayout:
-        return HfLayout("lmms-lab/textvqa", "data", HF_SPLITS[self.options.split], ("question_id", "question", "answers"))
-
-    def score_answer(self, parsed: str, answers: tuple[str, ...]) -> dict[str, float]:
-        return {"accuracy": textvqa_accuracy(parsed, list(answers))}
+    answer_metric = textvqa_accuracy
+    title = "TextVQA"
+    layout = LAYOUT
+    annotation_names = ("TextVQA_0.5.1_{split}.json",)
+    id_field = "question_id"
+    image_field = "image_id"
+    image_name = "{}.jpg"
+    hf_copy = ("lmms-lab/textvqa", "data")

@@ -3,7 +3,7 @@ scored against the reference answers.
 
 Each benchmark reads either its official release (``source=official``, the default: the
 annotation file and image folder as the authors distribute them) or the lmms-eval parquet copy
-of it (``source=hf``, see ``tasks.hf_parquet``). Both give the same samples with the same ids,
+of it (``source=hf``, see ``bench.hf_parquet``). Both give the same samples with the same ids,
 so a run scores the same either way.
 
 Every task reports its official metric on the *extracted* answer (the profile's
@@ -14,20 +14,29 @@ TextHarmony paper's "Accuracy", computed on the *raw* output exactly as TextHarm
 
 from __future__ import annotations
 
-import json
-import os
 from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Literal, Mapping, Sequence
+from typing import Any, ClassVar, Literal, Mapping
 
-from bench.annotations import answer_list, check_inside
-from bench.options import option
+from bench.annotations import check_inside
+from bench.datasets import absolute_path, common_root, refuse_duplicate_ids
+from bench.hf_parquet import (
+    HfLayout,
+    default_image_cache,
+    extract_images,
+    hf_answers,
+    hf_field,
+    parquet_files,
+    read_rows,
+    resolve_root,
+    safe_stem,
+)
 from bench.metrics import anls, containment_accuracy
-from bench.prompts import SENTENCE_ANSWER, STRIP_ONLY, AnswerExtraction, PromptProfile, choose_profile
-from bench.task import DatasetError, MetricSpec, Task
+from bench.options import option
+from bench.prompts import SENTENCE_ANSWER, STRIP_ONLY, AnswerExtraction, PromptProfile
+from bench.task import DatasetError, MetricSpec, Task, load_once
 from bench.types import IMAGE_PLACEHOLDER, AnswerRequest, RequestKind, Response, ScoredSample
-from tasks.hf_parquet import HfLayout, default_image_cache, extract_images, parquet_files, read_rows, resolve_root, safe_stem
 
 
 @dataclass(frozen=True)
@@ -121,28 +130,20 @@ class VqaTask(Task):
     kind = RequestKind.ANSWER
     Options = VqaOptions
     profiles: ClassVar[dict[str, PromptProfile]] = vqa_profiles()
-    #: The official release and its parquet copy hold the same samples under the same ids.
-    #: Folder under the data root used when the ``data_dir`` option is not given.
-    default_folder: ClassVar[str]
-    #: The parquet column holding the sample id (``hf_sample``).
+    #: The parquet column holding the sample id (``hf_sample``): the official release and its
+    #: parquet copy hold the same samples under the same ids.
     hf_id_column: ClassVar[str] = "question_id"
-    #: Samples once read (per task object: ``dataset_files`` needs them again).
-    _loaded: list[VqaSample] | None = None
 
     # -- data ----------------------------------------------------------------------------------
-    @property
-    def data_dir(self) -> Path:
-        return self.options.data_dir or self.context.data_root / self.default_folder
-
+    @load_once
     def load_samples(self) -> list[VqaSample]:
-        if self._loaded is None:
-            samples = self._official_samples() if self.options.source == "official" else self._hf_samples()
-            _check_unique(samples, self._source_description())
-            if self.options.source == "official" and not self.options.allow_outside_root:
-                for sample in samples:
-                    check_inside(sample.image, self.data_dir, f"{self._source_description()}: sample {sample.id!r}")
-            self._loaded = samples
-        return self._loaded
+        samples = self._official_samples() if self.options.source == "official" else self._hf_samples()
+        source = self._source_description()
+        refuse_duplicate_ids((sample.id, source) for sample in samples)
+        if self.options.source == "official" and not self.options.allow_outside_root:
+            for sample in samples:
+                check_inside(sample.image, self.data_dir, f"{source}: sample {sample.id!r}")
+        return samples
 
     @abstractmethod
     def _official_samples(self) -> list[VqaSample]:
@@ -197,10 +198,6 @@ class VqaTask(Task):
         return ", ".join(str(p) for p in self.official_files())
 
     # -- requests and scores --------------------------------------------------------------------
-    @property
-    def profile(self) -> PromptProfile:
-        return choose_profile(self.profiles, self.context.prompt_profile, self.context.adapter_prompt_profile, self.name)
-
     def build_request(self, sample: VqaSample, key: str) -> AnswerRequest:
         profile = self.profile
         return AnswerRequest(
@@ -231,123 +228,7 @@ class VqaTask(Task):
 
     # -- identity --------------------------------------------------------------------------------
     def scoring_identity(self) -> dict[str, Any]:
-        return {**super().scoring_identity(), "metrics": [m.name for m in self.metrics], "profile": self.profile.describe()}
+        return {**super().scoring_identity(), "metrics": [m.name for m in self.metrics]}
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "prompt_profile": self.profile.describe(), "source": self._source_description()}
-
-
-# -- helpers for loaders ---------------------------------------------------------------------------
-
-def read_json(path: Path, layout: str) -> Any:
-    """Parse an annotation file, naming the file and the expected layout when that fails."""
-    if not path.is_file():
-        raise DatasetError(f"missing annotation file {path}; expected {layout}")
-    try:
-        with path.open(encoding="utf-8-sig") as handle:
-            return json.load(handle)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise DatasetError(f"{path} is not valid JSON ({error}); expected {layout}") from None
-
-
-def data_list(content: Any, path: Path, layout: str) -> list[Any]:
-    """The ``"data"`` list that the RRC-style releases (TextVQA, DocVQA, InfoVQA, ST-VQA) use."""
-    entries = content.get("data") if isinstance(content, dict) else None
-    if not isinstance(entries, list):
-        raise DatasetError(f"{path} has no 'data' list; expected {layout}")
-    return entries
-
-
-def rrc_samples(
-    entries: Sequence[Any], path: Path, layout: str, id_field: str, image_field: str, images: Path, image_name: str = "{}"
-) -> list[VqaSample]:
-    """Samples from a ``"data"`` list whose entries carry ``id_field``, ``question``,
-    ``answers`` and ``image_field``; the image is ``images / image_name.format(<image_field>)``."""
-    return [
-        VqaSample(
-            id=str(require(entry, id_field, path, index, layout)),
-            image=images / image_name.format(require(entry, image_field, path, index, layout)),
-            question=str(require(entry, "question", path, index, layout)),
-            answers=require_answers(entry, "answers", path, index, layout),
-        )
-        for index, entry in enumerate(entries)
-    ]
-
-
-def require(record: Any, field: str, path: Path, index: int | str, layout: str) -> Any:
-    if not isinstance(record, dict) or field not in record or record[field] is None:
-        raise DatasetError(f"{path}: entry {index} has no field {field!r}; expected {layout}")
-    return record[field]
-
-
-def require_answers(record: Any, field: str, path: Path, index: int | str, layout: str) -> tuple[str, ...]:
-    """A non-empty list of answer strings (test splits ship without answers: say so)."""
-    if isinstance(record, dict) and field not in record:
-        raise DatasetError(
-            f"{path}: entry {index} has no field {field!r}, as in a test split whose answers are not "
-            f"public; use a split with answers. Expected {layout}"
-        )
-    return answer_list(require(record, field, path, index, layout), f"{path}: entry {index} field {field!r}")
-
-
-def first_existing(candidates: Sequence[Path], what: str, layout: str) -> Path:
-    """The first candidate that exists; the error lists every place that was looked at."""
-    for candidate in candidates:
-        if candidate.exists():
-            return candidate
-    listed = ", ".join(str(c) for c in candidates)
-    raise DatasetError(f"missing {what}: looked for {listed}; expected {layout}")
-
-
-def require_folder(folder: Path, layout: str) -> Path:
-    if not folder.is_dir():
-        raise DatasetError(f"missing image folder {folder}; expected {layout}")
-    return folder
-
-
-def common_root(paths: Iterable[Path]) -> Path:
-    """The deepest folder holding every path (dataset fingerprints name files relative to it)."""
-    absolute = [os.path.abspath(p) for p in paths]
-    root = Path(os.path.commonpath(absolute)) if absolute else Path(".")
-    return root.parent if any(Path(p) == root and Path(p).is_file() for p in absolute) else root
-
-
-def absolute_path(path: Path) -> Path:
-    """Absolute and normalised (``..`` resolved without following links)."""
-    return Path(os.path.abspath(path))
-
-
-def _check_unique(samples: Sequence[VqaSample], source: str) -> None:
-    seen: set[str] = set()
-    for sample in samples:
-        if sample.id in seen:
-            raise DatasetError(f"sample id {sample.id!r} occurs twice in {source}; ids must be unique")
-        seen.add(sample.id)
-
-
-def hf_field(row: dict[str, Any], field: str, layout: HfLayout) -> Any:
-    value = row.get(field)
-    if value is None:
-        raise DatasetError(f"{row['_file']}: row {row['_row']} has no value in column {field!r}; expected {layout.describe()}")
-    return value
-
-
-def hf_answers(row: dict[str, Any], field: str, layout: HfLayout) -> tuple[str, ...]:
-    value = hf_field(row, field, layout)
-    if isinstance(value, list) and not value:
-        raise DatasetError(
-            f"{row['_file']}: row {row['_row']} column {field!r} holds no answers (a test split?); "
-            f"expected {layout.describe()}"
-        )
-    return answer_list(value, f"{row['_file']}: row {row['_row']} column {field!r}")
-
-
-def image_root(candidates: Sequence[Path], first_image: str, layout: str) -> Path:
-    """The folder that the annotation's relative image paths start from: the first candidate
-    holding the first sample's image (releases and their mirrors put the json in different
-    places relative to the images)."""
-    for candidate in candidates:
-        if (candidate / first_image).is_file():
-            return candidate
-    listed = ", ".join(str(c / first_image) for c in candidates)
-    raise DatasetError(f"missing images: looked for {listed}; expected {layout}")
+        return {**super().describe(), "source": self._source_description()}

@@ -15,7 +15,7 @@ from bench.metrics.anytext import anytext_line_scores
 from bench.metrics.boxes import box_iou, polygon_iou
 from bench.metrics.chartqa import relaxed_accuracy
 from bench.metrics.mario import mario_f_measure, mario_keywords, mario_ocr_scores
-from bench.metrics.vqa import containment_accuracy, normalize_vqa_answer, textvqa_accuracy
+from bench.metrics.vqa import containment_accuracy, exact_match, normalize_vqa_answer, textvqa_accuracy
 
 _LAZY = {
     "compute_fid": "bench.metrics.fid",
@@ -33,6 +33,7 @@ __all__ = [
     "clip_scores",
     "compute_fid",
     "containment_accuracy",
+    "exact_match",
     "mario_f_measure",
     "mario_keywords",
     "mario_ocr_scores",

@@ -1,6 +1,6 @@
 """Answer normalisation and accuracies for open-ended VQA (TextVQA, ST-VQA, OCR-VQA, ...).
 
-Two families live here:
+Three families live here:
 
 * The official TextVQA metric: :func:`normalize_vqa_answer` and :func:`textvqa_accuracy`
   reproduce ``EvalAIAnswerProcessor`` and ``TextVQAAccuracyEvaluator`` from
@@ -11,6 +11,9 @@ Two families live here:
 * The TextHarmony paper's "Accuracy": :func:`containment_accuracy` reproduces
   ``evaluate_exact_match_accuracy`` in ``evaluate_utils.py`` of github.com/bytedance/TextHarmony.
   It is a different, more lenient metric and is not comparable with official TextVQA numbers.
+* Qwen-VL's OCR-VQA accuracy: :func:`exact_match` reproduces ``evaluate_exact_match_accuracy``
+  of ``eval_mm/evaluate_vqa.py`` (github.com/QwenLM/Qwen-VL): equality after strip and
+  lower-case, nothing more.
 
 Which answers are normalised differs between evaluators, so it is recorded here:
 
@@ -32,7 +35,7 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
-__all__ = ["containment_accuracy", "normalize_vqa_answer", "textvqa_accuracy"]
+__all__ = ["containment_accuracy", "exact_match", "normalize_vqa_answer", "textvqa_accuracy"]
 
 # Marks the EvalAI processor either deletes or turns into a space (see _apply_punctuation_rule).
 # The official list also contains "," and "?", but the tokenisation step has already deleted
@@ -315,3 +318,14 @@ def containment_accuracy(prediction: str, answers: Sequence[str]) -> float:
         if answer.strip().lower() in haystack:
             return 1.0
     return 0.0
+
+
+def exact_match(prediction: str, answers: Sequence[str]) -> float:
+    """1.0 if the prediction equals a reference after ``strip().lower()`` on both sides.
+
+    Reproduces ``evaluate_exact_match_accuracy`` of Qwen-VL's ``eval_mm/evaluate_vqa.py``
+    (github.com/QwenLM/Qwen-VL), the OCR-VQA "accuracy" of Qwen-VL-style evaluations. No other
+    normalisation: punctuation, articles and inner whitespace must match.
+    """
+    predicted = prediction.strip().lower()
+    return 1.0 if any(predicted == answer.strip().lower() for answer in answers) else 0.0

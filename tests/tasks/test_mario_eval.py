@@ -250,7 +250,7 @@ def test_fid_is_per_seed_against_the_ground_truth(tmp_path, fid_weights, one_thr
     assert fid["weights"] == "pt_inception-2015-12-05-6726825d.pth" and os.fspath(ground_truth) in fid["reference"]["LAIONEval4000"]
 
     # the reference statistics are cached: a second computation reads no reference image
-    from tasks import image_set_metrics
+    from bench.metrics import image_sets as image_set_metrics
 
     read: list[int] = []
     original = image_set_metrics.FidGroups.add

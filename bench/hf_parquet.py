@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from bench.fingerprint import file_signature, stable_hash
+from bench.annotations import answer_list
 from bench.cache import cache_root
+from bench.fingerprint import file_signature, stable_hash
 from bench.store import atomic_write
 from bench.task import DatasetError
 
@@ -143,6 +144,23 @@ def extract_images(
 def safe_stem(text: str) -> str:
     """A file-name-safe form of a sample id."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", text)
+
+
+def hf_field(row: dict[str, Any], field: str, layout: HfLayout) -> Any:
+    value = row.get(field)
+    if value is None:
+        raise DatasetError(f"{row['_file']}: row {row['_row']} has no value in column {field!r}; expected {layout.describe()}")
+    return value
+
+
+def hf_answers(row: dict[str, Any], field: str, layout: HfLayout) -> tuple[str, ...]:
+    value = hf_field(row, field, layout)
+    if isinstance(value, list) and not value:
+        raise DatasetError(
+            f"{row['_file']}: row {row['_row']} column {field!r} holds no answers (a test split?); "
+            f"expected {layout.describe()}"
+        )
+    return answer_list(value, f"{row['_file']}: row {row['_row']} column {field!r}")
 
 
 # -- internals -----------------------------------------------------------------------------

@@ -150,6 +150,12 @@ def exact_float32() -> Iterator[None]:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
+def clip_prefix(prefix: str) -> str:
+    """The text put before each prompt: MARIO-Eval's CLIPScore puts a space after its prefix
+    when the prefix lacks one (an empty prefix stays empty)."""
+    return prefix if not prefix or prefix.endswith(" ") else prefix + " "
+
+
 def clip_description(clip_dir: Path, weight: float, prefix: str) -> dict[str, Any]:
     return {
         "model": Path(clip_dir).name,
