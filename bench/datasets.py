@@ -2,7 +2,7 @@
 the layout that was expected, so that a wrong download is fixed without reading code.
 
 Values inside entries (answers, boxes, polygons, image paths) are checked by
-``bench.annotations``; this module finds and parses the files around them.
+``bench.annotation_checks``; this module finds and parses the files around them.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from bench.annotations import answer_list
+from bench.annotation_checks import answer_list
 from bench.task import DatasetError
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from bench.annotations import answer_list
+from bench.annotation_checks import answer_list
 from bench.cache import cache_root
 from bench.fingerprint import file_signature, stable_hash
 from bench.store import atomic_write

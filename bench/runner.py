@@ -30,6 +30,7 @@ from bench.adapter import ADAPTERS, ModelAdapter
 from bench.aggregate import aggregate
 from bench.configurations import configuration_id, configuration_labels
 from bench.context import TaskContext, data_root_hint
+from bench.datasets import refuse_duplicate_ids
 from bench.distributed import Shard, WorkGroup
 from bench.environment import device_description, environment, thbench_version, worktree_dirty
 from bench.executor import Executor, SampleFailure, Scoring
@@ -364,7 +365,7 @@ class _RunSession:
         try:
             return task.load_samples()
         except DatasetError as error:
-            folder = getattr(task, "default_folder", None)
+            folder = task.default_folder
             if folder is None or getattr(task.options, "data_dir", None) is not None:
                 raise
             hint = data_root_hint(self.context.data_root, folder)
@@ -376,7 +377,8 @@ class _RunSession:
         """Each sample's key, request (with its seed) and request fingerprint, computed once."""
         keys = [task.sample_key(sample) for sample in all_samples]
         if len(set(keys)) != len(keys):
-            _refuse_duplicates(task, all_samples, keys)
+            # Two samples with one key would share a record and their images.
+            refuse_duplicate_ids((str(sample.id), f"task {task.name!r}") for sample in all_samples)
         planned = []
         for sample, key in zip(samples, keys):
             request = task.build_request(sample, key)
@@ -670,15 +672,6 @@ def _records_fingerprint(records: Sequence[PredictionRecord]) -> str:
     for record in records:
         digest.update(f"{record.key}\0{record.request_fingerprint}\0{record.rev}\0{record.writer}\0{record.scoring_fingerprint}\n".encode())
     return digest.hexdigest()[:16]
-
-
-def _refuse_duplicates(task: Task, samples: Sequence[Any], keys: Sequence[str]) -> None:
-    """Two samples with one key would share a record and their images."""
-    seen: set[str] = set()
-    for sample, key in zip(samples, keys):
-        if key in seen:
-            raise DatasetError(f"task {task.name!r}: sample id {sample.id!r} occurs twice; ids must be unique")
-        seen.add(key)
 
 
 def _user() -> str:

@@ -33,7 +33,7 @@ from typing import Any, ClassVar, Literal, Mapping, Sequence
 
 import numpy as np
 
-from bench import annotations
+from bench import annotation_checks
 from bench.datasets import read_json
 from bench.metrics import anytext_line_scores
 from bench.metrics.anytext import CharacterDictionary, builtin_dictionary, textharmony_normalize
@@ -145,7 +145,7 @@ class AnyTextTask(Task):
         samples = [self._sample(entry, images, f"{path}: entry {index}") for index, entry in enumerate(entries)]
         if not self.options.allow_outside_root:
             for sample in samples:
-                annotations.check_inside(sample.image, images, f"{path}: entry {sample.id!r}")
+                annotation_checks.check_inside(sample.image, images, f"{path}: entry {sample.id!r}")
         return samples
 
     def _sample(self, entry: Any, images: Path, where: str) -> AnyTextSample:
@@ -163,7 +163,7 @@ class AnyTextTask(Task):
             id=entry["img_name"],
             image=images / entry["img_name"],
             caption=str(entry["caption"]).replace(PLACEHOLDER, " "),
-            polygons=tuple(annotations.polygon(a["polygon"], f"{where} annotation {i} field 'polygon'") for i, a in kept),
+            polygons=tuple(annotation_checks.polygon(a["polygon"], f"{where} annotation {i} field 'polygon'") for i, a in kept),
             texts=tuple(str(a.get("text", ""))[:MAX_CHARS] for _, a in kept),
         )
 

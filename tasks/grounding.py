@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Mapping
 
-from bench import annotations
+from bench import annotation_checks
 from bench.boxes import BoxFormat, Region, parse_region
 from bench.datasets import absolute_path, common_root, refuse_duplicate_ids
 from bench.jsonl import iter_json_lines
@@ -193,10 +193,10 @@ class GroundingTask(Task):
         for field in ("id", "image", "text"):
             if field not in entry:
                 raise DatasetError(f"{where}: no field {field!r}; expected {LAYOUT}")
-        image = annotations.image_inside(self.data_dir, entry["image"], f"{where} field 'image'", self.options.allow_outside_root)
-        polygon = annotations.polygon(entry["polygon"], f"{where} field 'polygon'") if "polygon" in entry else None
+        image = annotation_checks.image_inside(self.data_dir, entry["image"], f"{where} field 'image'", self.options.allow_outside_root)
+        polygon = annotation_checks.polygon(entry["polygon"], f"{where} field 'polygon'") if "polygon" in entry else None
         if "box" in entry:
-            box = annotations.box(entry["box"], f"{where} field 'box'")
+            box = annotation_checks.box(entry["box"], f"{where} field 'box'")
         elif polygon is not None:
             box = polygon_bounds(polygon)
         else:
@@ -204,9 +204,9 @@ class GroundingTask(Task):
         size = _declared_size(entry, where)
         actual = size or _file_size(image)
         if actual is not None:
-            box = annotations.clip_box(box, actual, f"{where} field 'box'", self.data_warnings)
+            box = annotation_checks.clip_box(box, actual, f"{where} field 'box'", self.data_warnings)
             if polygon is not None:
-                polygon = annotations.clip_polygon(polygon, actual, f"{where} field 'polygon'", self.data_warnings)
+                polygon = annotation_checks.clip_polygon(polygon, actual, f"{where} field 'polygon'", self.data_warnings)
         return GroundingSample(str(entry["id"]), image, str(entry["text"]), box, size, polygon)
 
     def dataset_files(self) -> tuple[Path, list[Path], list[Path]]:

@@ -189,7 +189,8 @@ class MarioEvalTask(Task):
         if self.context.clip_model is None:
             return not_computed("CLIPScore not computed: no CLIP model folder given (--clip-model PATH)")
         prefix = clip_prefix(self.options.clip_prefix)
-        pairs = [(sample.subset, seed, path, prefix + sample.prompt) for sample, paths in zip(samples, image_paths) for seed, path in enumerate(paths)]
+        pairs = [(sample.subset, seed, path, prefix + sample.prompt)
+                 for sample, paths in zip(samples, image_paths) for seed, path in enumerate(paths)]
         if not pairs:
             return not_computed("CLIPScore not computed: no generated images")
         scores = clip_pair_scores(self.context.clip_model, [p[2] for p in pairs], [p[3] for p in pairs], self.options.clip_weight,
@@ -205,7 +206,8 @@ class MarioEvalTask(Task):
             return values
 
         per_subset = {subset: _seed_entry(per_seed(subset)) for subset in dict.fromkeys(s.subset for s in samples)}
-        return {**_seed_entry(per_seed(None)), "per_subset": per_subset, **clip_description(self.context.clip_model, self.options.clip_weight, prefix)}
+        description = clip_description(self.context.clip_model, self.options.clip_weight, prefix)
+        return {**_seed_entry(per_seed(None)), "per_subset": per_subset, **description}
 
 
 def _seed_entry(values: list[float]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Mapping
 
-from bench.annotations import check_inside
+from bench.annotation_checks import check_inside
 from bench.datasets import absolute_path, common_root, refuse_duplicate_ids
 from bench.hf_parquet import (
     HfLayout,

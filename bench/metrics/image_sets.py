@@ -17,11 +17,16 @@ import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from bench.cache import cache_root
 from bench.fingerprint import file_signature, stable_hash
 from bench.images import open_image
+
+if TYPE_CHECKING:
+    import torch
+
+    from bench.metrics.fid import FidProtocol
 
 NOT_COMPUTED = "n/a"
 CLIP_BATCH = 32
@@ -34,7 +39,7 @@ def not_computed(reason: str, **details: Any) -> dict[str, Any]:
 class FidGroups:
     """Inception statistics of named groups of image files, each computed once."""
 
-    def __init__(self, weights_path: Path | None, protocol: str = "pytorch-fid", dims: int = 2048,
+    def __init__(self, weights_path: Path | None, protocol: FidProtocol = "pytorch-fid", dims: int = 2048,
                  device: str = "cpu") -> None:
         from bench.metrics.fid import InceptionFID, protocol_spec
 
@@ -60,7 +65,7 @@ class FidGroups:
                 for images in by_size.values():
                     self.metric.update(torch.stack(images).to(self.device), real=True)
         self._groups[name] = {
-            key: value.cpu().clone() for key, value in self.metric.metric_state.items() if key.startswith("real_")
+            key: _tensor(value).cpu().clone() for key, value in self.metric.metric_state.items() if key.startswith("real_")
         }
         return len(files)
 
@@ -95,7 +100,7 @@ class FidGroups:
         import torch
 
         self.metric.reset()
-        state = {key: torch.zeros_like(value).cpu() for key, value in self.metric.metric_state.items()}
+        state = {key: torch.zeros_like(_tensor(value)).cpu() for key, value in self.metric.metric_state.items()}
         for prefix, names in (("real_", list(reference)), ("fake_", list(generated))):
             for name in names:
                 for key, value in self._groups[name].items():
@@ -114,7 +119,7 @@ def open_fid_groups(weights_path: Path | None, protocol: str, dims: int, device:
     from bench.metrics.fid import FidWeightsMissing
 
     try:
-        return FidGroups(weights_path, protocol, dims, device)
+        return FidGroups(weights_path, cast("FidProtocol", protocol), dims, device)  # protocol_spec refuses unknown names
     except FidWeightsMissing as missing:
         return not_computed(str(missing))
 
@@ -126,7 +131,7 @@ def clip_pair_scores(
     from bench.metrics.clipscore import clip_scores, load_clip
 
     model, processor = load_clip(clip_dir)
-    model = model.to(device)
+    model = model.to(device)  # type: ignore[arg-type]  # transformers' stub types .to() for a PreTrainedModel receiver
     scores: list[float] = []
     with exact_float32():
         for start in range(0, len(files), CLIP_BATCH):
@@ -167,3 +172,12 @@ def clip_description(clip_dir: Path, weight: float, prefix: str) -> dict[str, An
 
 def mean(values: Sequence[float]) -> float:
     return float(sum(values) / len(values))
+
+
+def _tensor(value: Any) -> "torch.Tensor":
+    """A torchmetrics state entry: a tensor for the sums FID keeps (a list only for list states)."""
+    import torch
+
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"expected a tensor state, got {type(value).__name__}")
+    return value

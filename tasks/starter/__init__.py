@@ -14,13 +14,13 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from bench.task import register_task
 from tasks.anytext_bench import AnyTextEditTask
 from tasks.docvqa import DocVqaTask
 from tasks.grounding import GroundingTask
 from tasks.mario_eval import MarioEvalTask
 from tasks.starter import documents, edits, grounding_images, prompts, scenes
 from tasks.textvqa import TextVqaTask
-from bench.task import register_task
 
 logger = logging.getLogger(__name__)
 

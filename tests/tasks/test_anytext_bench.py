@@ -173,7 +173,8 @@ def test_aggregate_equals_the_official_script(tmp_path, protocol):
     for sample in task.load_samples():
         response = Response(images=tuple(Image.new("RGB", (256, 256), "white") for _ in range(task.num_images)))
         scored = task.score(sample, response)
-        records.append(PredictionRecord(key=sample.id, id=sample.id, request_fingerprint="", scoring_fingerprint="", seed=0, prompt="", scores=dict(scored.scores)))
+        records.append(PredictionRecord(key=sample.id, id=sample.id, request_fingerprint="", scoring_fingerprint="", seed=0,
+                                        prompt="", scores=dict(scored.scores)))
     summary = aggregate(task, records)
     assert summary["metrics"]["sentence_accuracy"]["value"] == pytest.approx(sum(official_sen) / len(official_sen), abs=1e-12)
     assert summary["metrics"]["ned"]["value"] == pytest.approx(sum(official_ned) / len(official_ned), abs=1e-12)

@@ -140,7 +140,8 @@ def test_aggregate_equals_the_official_script(tmp_path):
     records = []
     for sample, images in zip(samples, images_by_sample):
         scored = task.score(sample, Response(images=tuple(images)))
-        records.append(PredictionRecord(key=sample.id, id=sample.id, request_fingerprint="", scoring_fingerprint="", seed=0, prompt="", scores=dict(scored.scores)))
+        records.append(PredictionRecord(key=sample.id, id=sample.id, request_fingerprint="", scoring_fingerprint="", seed=0,
+                                        prompt="", scores=dict(scored.scores)))
     summary = aggregate(task, records)
     expected = _official_totals(official_images)
     for name, value in expected.items():

@@ -9,7 +9,8 @@ floating-point operations, a few ulps per op; measured, the largest difference i
 is 2e-6 of that tensor's largest magnitude (the sampled image, where guidance at 7.5 amplifies
 the UNet's differences; 1.2e-6 for the LLM's logits and one UNet step). Each comparison allows
 ``rtol=1e-6`` plus an ``atol`` of 5e-6 of the expected tensor's largest magnitude: a 1e-5
-relative change of the largest values fails, and so does a deviation from the official maths such as a LayerNorm epsilon (1e-6 for 1e-5 moves the ViT-Adapter's maps
+relative change of the largest values fails, and so does a deviation from the official maths
+such as a LayerNorm epsilon (1e-6 for 1e-5 moves the ViT-Adapter's maps
 by 2.5e-5 of their scale). Elements near zero are held to the same absolute bound, since
 cancellation makes their relative error meaningless.
 """
