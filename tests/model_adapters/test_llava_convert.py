@@ -24,13 +24,14 @@ QUESTIONS = {
     "llava15": "What is written on the sign?\nAnswer the question using a single word or phrase.",
     "tgdoc": "What is written on the sign? Support your reasoning with the coordinates [xmin, ymin, xmax, ymax]",
 }
-PRESETS = {"llava15": "llava", "tgdoc": "tgdoc"}
+#: The TGDoc checkpoint's config names TGDoc, which chooses the preset by itself.
+PRESETS = {"llava15": ["--preset", "llava"], "tgdoc": []}
 
 
 def convert(case: str, dst: Path, *extra: str, checkpoint: Path | None = None) -> int:
     source = checkpoint or FIXTURES / case / "checkpoint"
     return main(["convert", "llava", str(source), str(dst), "--vision-tower", str(FIXTURES / case / "clip"),
-                 "--preset", PRESETS[case], *extra])
+                 *PRESETS[case], *extra])
 
 
 @pytest.fixture(scope="module", params=sorted(PRESETS))
@@ -80,6 +81,20 @@ def test_the_folder_holds_what_transformers_loads_without_gaps(converted):
     assert preprocessor["do_pad"] is (case == "llava15")
     generation = json.loads((folder / "generation_config.json").read_text())
     assert generation["suppress_tokens"] == [config["image_token_index"]]
+    template = (folder / "chat_template.jinja").read_text()
+    assert ("curious user" in template) is (case == "tgdoc") and ("<img><image></img>" in template) is (case == "tgdoc")
+
+
+def test_the_tower_a_checkpoint_carries_replaces_the_clip_folders(converted):
+    from safetensors import safe_open
+
+    case, folder = converted
+    name = "vision_model.embeddings.patch_embedding.weight"
+    carried = torch.load(FIXTURES / case / "checkpoint" / "pytorch_model.bin", weights_only=True).get(f"model.vision_tower.vision_tower.{name}")
+    clip = torch.load(FIXTURES / case / "clip" / "pytorch_model.bin", weights_only=True)[name]
+    with safe_open(str(folder / "model.safetensors"), framework="pt") as weights:
+        written = weights.get_tensor(f"vision_tower.{name}")
+    assert torch.equal(written, clip if carried is None else carried) and (carried is None) is (case == "llava15")
 
 
 def test_cli_converts_then_runs_a_starter_task(run_cli, tmp_path):

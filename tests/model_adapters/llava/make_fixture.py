@@ -43,6 +43,7 @@ CASES = {
         "system": "A chat between a curious human and an artificial intelligence assistant. "
                   "The assistant gives helpful, detailed, and polite answers to the human's questions.",
         "question": QUESTION + "\nAnswer the question using a single word or phrase.", "squash": False,
+        "carries_tower": False, "config": {},
     },
     # TGDoc: linear projector, <img>…</img> around the image, vicuna_v1 system, the question with
     # its grounding suffix, and the image resized to the crop size with LANCZOS before the CLIP
@@ -52,6 +53,10 @@ CASES = {
         "system": "A chat between a curious user and an artificial intelligence assistant. "
                   "The assistant gives helpful, detailed, and polite answers to the user's questions.",
         "question": QUESTION + " Support your reasoning with the coordinates [xmin, ymin, xmax, ymax]", "squash": True,
+        # TGDoc's fine-tuning trains every parameter, the tower included, and saves them all;
+        # its loader puts them over the CLIP folder's (load_state_dict after from_pretrained).
+        "carries_tower": True, "config": {"model_type": "tgdoc", "architectures": ["TGDocLlamaForCausalLM"],
+                                          "tune_mm_mlp_adapter": False},
     },
 }
 
@@ -84,15 +89,29 @@ def train_tokenizer(folder: Path) -> Path:
     return folder / "tokenizer.model"
 
 
-def build_clip(folder: Path) -> None:
-    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+def clip_tower(seed: int) -> torch.nn.Module:
+    from transformers import CLIPVisionConfig, CLIPVisionModel
 
     config = CLIPVisionConfig(image_size=32, patch_size=8, hidden_size=24, intermediate_size=48, num_hidden_layers=3,
                               num_attention_heads=2, projection_dim=24)
     model = CLIPVisionModel(config)
-    randomise(model, seed=1)
-    model.half().save_pretrained(folder, safe_serialization=False)
+    randomise(model, seed=seed)
+    return model.half()
+
+
+def build_clip(folder: Path) -> None:
+    from transformers import CLIPImageProcessor
+
+    clip_tower(seed=1).save_pretrained(folder, safe_serialization=False)
     CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
+
+
+def add_trained_tower(folder: Path) -> None:
+    """The tower's own (fine-tuned) weights in the checkpoint, different from the CLIP folder's."""
+    weights = torch.load(folder / "pytorch_model.bin", weights_only=True)
+    for name, tensor in clip_tower(seed=3).state_dict().items():
+        weights[f"model.vision_tower.vision_tower.{name}"] = tensor
+    torch.save(weights, folder / "pytorch_model.bin")
 
 
 def build_checkpoint(folder: Path, clip: Path, tokenizer_model: Path, case: dict) -> None:
@@ -134,6 +153,10 @@ def reference(folder: Path, clip: Path, image: Image.Image, case: dict) -> dict:
     model = LlavaLlamaForCausalLM.from_pretrained(folder, torch_dtype=torch.float32).eval()
     tower = model.get_model().get_vision_tower()
     tower.load_model()
+    if case["carries_tower"]:  # what TGDoc.py's load_state_dict(weights, strict=False) does
+        weights = torch.load(folder / "pytorch_model.bin", weights_only=True)
+        prefix = "model.vision_tower.vision_tower."
+        tower.vision_tower.load_state_dict({k.removeprefix(prefix): v for k, v in weights.items() if k.startswith(prefix)})
     tower.to(dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(folder, use_fast=False)
     image_text = "<img><image></img>" if case["im_start_end"] else "<image>"
@@ -180,10 +203,13 @@ def main() -> None:
             shutil.rmtree(root, ignore_errors=True)
             build_clip(root / "clip")
             build_checkpoint(root / "checkpoint", root / "clip", tokenizer_model, case)
+            if case["carries_tower"]:
+                add_trained_tower(root / "checkpoint")
             record = reference(root / "checkpoint", root / "clip", image, case)
             config_path = root / "checkpoint" / "config.json"
             config = json.loads(config_path.read_text())
-            config["mm_vision_tower"] = "clip"  # the released configs name a hub id; the tower comes by --vision-tower
+            # The released configs name the tower by hub id; the converter takes it from --vision-tower.
+            config.update(case["config"], mm_vision_tower="openai/clip-vit-tiny-test")
             config_path.write_text(json.dumps(config, indent=2))
             (root / "reference.json").write_text(json.dumps(record, indent=1))
             print(name, record["greedy_text"], record["greedy_tokens"])
