@@ -33,7 +33,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
@@ -118,6 +118,9 @@ def _write(src: Path, dst: Path, tower_dir: Path, source_config: dict[str, Any],
             "pass the CLIP folder the checkpoint names"
         )
     tokenizer = AutoTokenizer.from_pretrained(src, local_files_only=True)
+    if source_config.get("mm_use_im_start_end"):
+        # Both repositories' loaders add the marks when the saved tokenizer lacks them.
+        tokenizer.add_tokens(list(IMAGE_MARKS[preset.name]), special_tokens=True)
     tokenizer.add_tokens([IMAGE_TOKEN], special_tokens=True)
     image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
     vocab_size = max(source_config["vocab_size"], image_token_id + 1)
@@ -218,13 +221,14 @@ def _pad_rows(tensor: torch.Tensor, rows: int) -> torch.Tensor:
 def _tower_tensors(tower_dir: Path, src: Path) -> Iterator[tuple[str, torch.Tensor]]:
     """The CLIP folder's vision half (a full ``CLIPModel`` folder also holds a text half), or
     the tower the checkpoint itself carries when it was trained with the tower unfrozen."""
-    carried = {name.removeprefix("model.vision_tower.vision_tower."): tensor for name, tensor in _read_weights(src)
-               if name.startswith("model.vision_tower.vision_tower.vision_model.")}
+    prefix = "model.vision_tower.vision_tower."
+    carried = {name.removeprefix(prefix): tensor
+               for name, tensor in _read_weights(src, lambda name: name.startswith(prefix + "vision_model."))}
     if carried:
         logger.info("%s carries its own vision tower weights; they replace those of %s", src, tower_dir)
         tensors = carried.items()
     else:
-        tensors = ((name, tensor) for name, tensor in _read_weights(tower_dir) if name.startswith("vision_model."))
+        tensors = _read_weights(tower_dir, lambda name: name.startswith("vision_model."))
     found = False
     for name, tensor in tensors:
         if _RECOMPUTED.search(name) or name.endswith("position_ids"):
@@ -235,7 +239,9 @@ def _tower_tensors(tower_dir: Path, src: Path) -> Iterator[tuple[str, torch.Tens
         raise ConversionError(f"{tower_dir} holds no vision_model.* tensors: it is not a CLIP vision tower folder")
 
 
-def _read_weights(folder: Path) -> Iterator[tuple[str, torch.Tensor]]:
+def _read_weights(folder: Path, select: Callable[[str], bool] = lambda name: True) -> Iterator[tuple[str, torch.Tensor]]:
+    """The selected tensors of a folder's safetensors or ``pytorch_model*.bin`` files, read
+    lazily (safetensors by name, ``.bin`` by memory map)."""
     from safetensors import safe_open
 
     safetensors = sorted(folder.glob("*.safetensors"))
@@ -243,13 +249,16 @@ def _read_weights(folder: Path) -> Iterator[tuple[str, torch.Tensor]]:
         for path in safetensors:
             with safe_open(str(path), framework="pt") as handle:
                 for name in handle.keys():
-                    yield name, handle.get_tensor(name)
+                    if select(name):
+                        yield name, handle.get_tensor(name)
         return
     bins = sorted(folder.glob("pytorch_model*.bin"))
     if not bins:
         raise FileNotFoundError(f"{folder} holds neither *.safetensors nor pytorch_model*.bin weights")
     for path in bins:
-        yield from torch.load(path, map_location="cpu", weights_only=True, mmap=True).items()
+        for name, tensor in torch.load(path, map_location="cpu", weights_only=True, mmap=True).items():
+            if select(name):
+                yield name, tensor
 
 
 def _check_against_model(config: Any, tensors: dict[str, torch.Tensor]) -> None:
