@@ -33,9 +33,10 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
-import torch
+if TYPE_CHECKING:  # torch loads only when a conversion runs, not when plugins are listed
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -199,6 +200,8 @@ def _language_and_projector(src: Path, config: dict[str, Any], vocab_size: int) 
     if _projector_activation(config) == "linear":
         if seen_projector.keys() != {"model.mm_projector.weight", "model.mm_projector.bias"}:
             raise ConversionError(f"{src} does not hold a linear mm_projector (found {sorted(seen_projector)})")
+        import torch
+
         dtype = seen_projector["model.mm_projector.weight"].dtype
         yield "multi_modal_projector.linear_2.weight", torch.eye(config["hidden_size"], dtype=dtype)
         yield "multi_modal_projector.linear_2.bias", torch.zeros(config["hidden_size"], dtype=dtype)
@@ -213,6 +216,8 @@ def _projector_name(name: str) -> str:
 
 
 def _pad_rows(tensor: torch.Tensor, rows: int) -> torch.Tensor:
+    import torch
+
     if tensor.shape[0] >= rows:
         return tensor
     return torch.cat([tensor, tensor.new_zeros(rows - tensor.shape[0], *tensor.shape[1:])])
@@ -242,6 +247,7 @@ def _tower_tensors(tower_dir: Path, src: Path) -> Iterator[tuple[str, torch.Tens
 def _read_weights(folder: Path, select: Callable[[str], bool] = lambda name: True) -> Iterator[tuple[str, torch.Tensor]]:
     """The selected tensors of a folder's safetensors or ``pytorch_model*.bin`` files, read
     lazily (safetensors by name, ``.bin`` by memory map)."""
+    import torch
     from safetensors import safe_open
 
     safetensors = sorted(folder.glob("*.safetensors"))
@@ -263,6 +269,7 @@ def _read_weights(folder: Path, select: Callable[[str], bool] = lambda name: Tru
 
 def _check_against_model(config: Any, tensors: dict[str, torch.Tensor]) -> None:
     """Every tensor the transformers model expects, with its shape, and nothing else."""
+    import torch
     from transformers import LlavaForConditionalGeneration
 
     with torch.device("meta"):
@@ -406,7 +413,7 @@ def chat_template(system: str, image: str) -> str:
     )
 
 
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+_DTYPES = ("bfloat16", "float16", "float32")
 
 
 def convert_main(argv: Sequence[str] | None = None) -> int:
@@ -418,10 +425,13 @@ def convert_main(argv: Sequence[str] | None = None) -> int:
                         help="local CLIP folder the checkpoint's mm_vision_tower names (e.g. clip-vit-large-patch14-336)")
     parser.add_argument("--preset", choices=sorted(PRESETS),
                         help="conversation and image resizing of the release (default: tgdoc when the config names TGDoc, else llava)")
-    parser.add_argument("--dtype", choices=sorted(_DTYPES), help="convert floating tensors (default: keep the checkpoint's)")
+    parser.add_argument("--dtype", choices=_DTYPES, help="convert floating tensors (default: keep the checkpoint's)")
     args = parser.parse_args(argv)
+    import torch
+
+    dtype = getattr(torch, args.dtype) if args.dtype else None
     try:
-        written = convert_llava(args.src, args.dst, args.vision_tower, preset=args.preset, dtype=_DTYPES.get(args.dtype))
+        written = convert_llava(args.src, args.dst, args.vision_tower, preset=args.preset, dtype=dtype)
     except (ConversionError, FileExistsError, FileNotFoundError) as error:
         parser.exit(2, f"thbench convert llava: error: {error}\n")
     logger.info("wrote %s", written)
