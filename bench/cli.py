@@ -35,6 +35,7 @@ DEFAULT_SAMPLED_SEEDS = 3
 #: ``thbench convert WHAT ...`` → the module whose ``convert_main(argv)`` does it.
 CONVERTERS = {
     "grounding": "tasks.grounding_convert",
+    "llava": "model_adapters.llava_convert",
     "textharmony": "model_adapters.textharmony.convert",
 }
 
