@@ -45,7 +45,7 @@ from bench.scoring_pool import ScoreResult, ScoringPool, ScoringQueue, default_s
 from bench.seeding import sample_seed
 from bench.store import RecordWriter, RunStore, new_writer_id
 from bench.task import TASKS, DatasetError, Task
-from bench.types import Request
+from bench.types import Request, RequestKind
 
 __all__ = ["RunConfig", "RunOutcome", "TaskOutcome", "IncompatibleTaskError", "SampleFailure", "HarnessFault",
            "DEFAULT_RESULTS_ROOT", "run", "check_compatible", "default_run_dir"]
@@ -407,6 +407,8 @@ class _RunSession:
         batch's outputs are scored while the model computes the next."""
         if not plan.compute:
             return 0
+        if task.kind is not RequestKind.ANSWER:
+            self.scoring_pool.warm_up()  # workers start and build their engines while the model loads
         batches = [plan.compute[start : start + self.batch_size] for start in range(0, len(plan.compute), self.batch_size)]
         with self._bar(len(plan.compute), task.name) as bar, \
                 self._scoring(task, executor, writer, records, outcome, "computed", bar) as queue:

@@ -144,6 +144,15 @@ class ScoringPool:
             self._thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="thbench-scoring")
         return self._thread.submit(score_job, task, job)
 
+    def warm_up(self) -> None:
+        """Start every worker now and have it build its OCR engine, instead of on the first
+        jobs: the start-up (imports, engine) then overlaps the model's loading and first batch."""
+        if self.workers == 0 or self._processes is not None:
+            return
+        pool = self._process_pool()
+        for _ in range(self.workers):
+            pool.submit(_warm_worker)
+
     def close(self) -> None:
         """Stop the workers; jobs still queued are dropped (their samples were not recorded,
         so the next run computes them again)."""
@@ -305,6 +314,14 @@ def _exit_with_parent(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(_PARENT_CHECK_S)
     os._exit(0)
+
+
+def _warm_worker() -> None:
+    assert _WORKER is not None, "scoring worker used before its initializer ran"
+    try:
+        _WORKER.context.ocr()
+    except Exception:  # an engine that cannot be built fails the first real job, with its sample
+        logger.debug("OCR engine not built ahead of the first job", exc_info=True)
 
 
 def _score_in_worker(modules: tuple[tuple[str, str | None], ...], payload: bytes) -> ScoreResult:

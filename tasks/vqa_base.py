@@ -123,6 +123,16 @@ def vqa_profiles(monkey_max_new_tokens: int = 100) -> dict[str, PromptProfile]:
                 "greedy, <point>/<box> blocks removed and the text stripped before scoring"
             ),
         ),
+        "tgdoc": PromptProfile(
+            name="tgdoc",
+            template=f"{IMAGE_PLACEHOLDER}\n{{question}} Support your reasoning with the coordinates [xmin, ymin, xmax, ymax]",
+            extraction=STRIP_ONLY,
+            source=(
+                "github.com/harrytea/TGDoc README: the question followed by the request for supporting "
+                "coordinates; scored on the raw text (containment accuracy, as MultimodalOCR); the adapter "
+                "wraps it in the converted folder's chat template (thbench convert llava --preset tgdoc)"
+            ),
+        ),
     }
 
 
