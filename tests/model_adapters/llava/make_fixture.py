@@ -81,7 +81,7 @@ def train_tokenizer(folder: Path) -> Path:
 
     corpus = folder / "corpus.txt"
     corpus.write_text(CORPUS * 20, encoding="utf-8")
-    spm.SentencePieceTrainer.train(minloglevel=2, 
+    spm.SentencePieceTrainer.train(minloglevel=2,
         input=str(corpus), model_prefix=str(folder / "tokenizer"), vocab_size=360, model_type="bpe",
         byte_fallback=True, add_dummy_prefix=True, remove_extra_whitespaces=False, normalization_rule_name="identity",
         split_digits=True, unk_id=0, bos_id=1, eos_id=2, pad_id=-1, character_coverage=1.0,
