@@ -421,7 +421,8 @@ def parity_config() -> TextHarmonyConfig:
             tiny.image_decoder,
             image_size=64,
             vae={**tiny.image_decoder.vae, "sample_size": 64},
-            unet={**tiny.image_decoder.unet, "sample_size": 8},
+            # Half tiny's channels: the fixture's weights stay small.
+            unet={**tiny.image_decoder.unet, "sample_size": 8, "block_out_channels": [8, 8, 16, 16]},
             control_levels=(64, 32, 16, 8),
             control_base_levels=(8, 4, 2, 1),
             control_pos_grid=8,

@@ -33,7 +33,7 @@ LORA_RANK, LORA_ALPHA = 4, 8  # alpha != rank, so that a wrong scaling rule show
 FEATURE_LEVELS = [8, 4, 2]
 SD_IMAGE_SIZE = 64
 SD_UNET = dict(
-    act_fn="silu", attention_head_dim=[2, 2, 2, 2], block_out_channels=[16, 32, 32, 32], center_input_sample=False,
+    act_fn="silu", attention_head_dim=[2, 2, 2, 2], block_out_channels=[8, 8, 16, 16], center_input_sample=False,
     cross_attention_dim=32, down_block_types=["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"], downsample_padding=1,
     flip_sin_to_cos=True, freq_shift=0, in_channels=4, layers_per_block=1, mid_block_scale_factor=1, norm_eps=1e-5,
     norm_num_groups=8, out_channels=4, sample_size=8, up_block_types=["UpBlock2D"] + ["CrossAttnUpBlock2D"] * 3,
@@ -302,6 +302,9 @@ def randomise(model: nn.Module, generator: torch.Generator) -> None:
             tensor.copy_(0.1 * noise)
         else:
             tensor.add_(0.05 * noise)
+        # Values float16 holds exactly: the weights are stored in half the space and load
+        # into float32 unchanged.
+        tensor.copy_(tensor.half().float())
 
 
 @torch.no_grad()
@@ -464,7 +467,13 @@ def run_generation(model: nn.Module, inputs: dict[str, torch.Tensor]) -> dict[st
 
 
 def state_dict_for_release(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {name: tensor.detach().clone().contiguous() for name, tensor in model.state_dict().items()}
+    """Tensors whose values float16 holds exactly (the randomised ones, unless changed after)
+    in float16, the others as built."""
+    def stored(name: str, tensor: torch.Tensor) -> torch.Tensor:
+        exact = tensor.is_floating_point() and torch.equal(tensor.half().to(tensor.dtype), tensor)
+        return (tensor.half() if exact else tensor).detach().clone().contiguous()
+
+    return {name: stored(name, tensor) for name, tensor in model.state_dict().items()}
 
 
 def main(argv: list[str] | None = None) -> int:
