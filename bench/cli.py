@@ -21,7 +21,15 @@ from bench.options import OptionError, parse_key_values
 from bench.prediction_formats import FORMATS
 from bench.registry import UnknownNameError
 from bench.run_lock import LOCKED_EXIT_CODE, RunLockedError
-from bench.runner import DEFAULT_RESULTS_ROOT, IncompatibleTaskError, RunConfig, RunOutcome, SampleFailure, run
+from bench.runner import (
+    DEFAULT_RESULTS_ROOT,
+    IncompatibleTaskError,
+    RunConfig,
+    RunOutcome,
+    SampleFailure,
+    refuse_stray_task_args,
+    run,
+)
 from bench.store import CorruptStoreError, StoreFormatError
 from bench.summaries import TaskSummary
 from bench.task import TASKS, DatasetError
@@ -315,10 +323,7 @@ def _run_command(args: argparse.Namespace) -> int:
     if not args.model and (args.run_dir or args.model_args or args.trust_remote_code or args.allow_partial or args.device):
         raise OptionError("--run-dir and model options need --model: without it both baselines run, each in its own folder")
     models = [args.model] if args.model else list(BASELINES)
-    stray = sorted(set(_task_args(args.task_args)) - set(requested or STARTER_TASKS))
-    if stray:
-        raise OptionError(f"--task-args names {', '.join(map(repr, stray))}, which this run does not include "
-                          f"(its tasks: {', '.join(requested or STARTER_TASKS)}); add it to --tasks or fix the name")
+    refuse_stray_task_args(_task_args(args.task_args), requested or STARTER_TASKS)
     group = work_group_from_environment()
     try:
         outcomes = _run_models(args, requested, models, group)

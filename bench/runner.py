@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from PIL import Image
 from tqdm import tqdm
@@ -108,6 +108,14 @@ class RunOutcome:
     tasks: list[TaskOutcome]
 
 
+def refuse_stray_task_args(task_args: Mapping[str, Any], tasks: Sequence[str]) -> None:
+    """Options for a task the run does not include would be dropped without a word."""
+    stray = sorted(set(task_args) - set(tasks))
+    if stray:
+        raise OptionError(f"--task-args names {', '.join(map(repr, stray))}, which this run does not include "
+                          f"(its tasks: {', '.join(tasks)}); add it to --tasks or fix the name")
+
+
 def check_compatible(adapter_type: type[ModelAdapter], task_types: Sequence[type[Task]]) -> None:
     """Refuse impossible pairs before anything heavy happens."""
     problems = [
@@ -134,10 +142,7 @@ def run(config: RunConfig, group: WorkGroup | None = None) -> RunOutcome:
     # A task named twice would be planned twice against records its first pass just wrote.
     task_types = [TASKS.get(name) for name in dict.fromkeys(config.tasks)]
     check_compatible(adapter_type, task_types)
-    stray = sorted(set(config.task_args) - set(config.tasks))
-    if stray:
-        raise OptionError(f"--task-args names {', '.join(map(repr, stray))}, which this run does not include "
-                          f"(its tasks: {', '.join(config.tasks)}); add it to --tasks or fix the name")
+    refuse_stray_task_args(config.task_args, config.tasks)
     adapter = adapter_type.from_args(config.model_args)
     context = dataclasses.replace(config.context, adapter_prompt_profile=adapter_type.prompt_profile)
     tasks = [task_type.from_args(config.task_args.get(task_type.name, {}), context) for task_type in task_types]
