@@ -32,6 +32,17 @@ class SampleFailure(RuntimeError):
 
 
 @dataclasses.dataclass
+class Generated:
+    """A sample the model has answered (or failed): its record so far and the raw output, not
+    yet stored."""
+
+    planned: PlannedSample
+    record: PredictionRecord
+    output: Any = None
+    failure: SampleError | None = None
+
+
+@dataclasses.dataclass
 class Scoring:
     """A sample whose output is stored: its record so far and the job that scores it (none
     when it failed before there was anything to score)."""
@@ -52,8 +63,8 @@ class Executor:
     fail_fast: bool = False
 
     # -- computing ----------------------------------------------------------------------------
-    def generate(self, batch: Sequence[PlannedSample], revisions: dict[tuple[str, str], int]) -> list[Scoring]:
-        """Call the model on ``batch`` and store its outputs; what is left is to score them
+    def generate(self, batch: Sequence[PlannedSample], revisions: dict[tuple[str, str], int]) -> list[Generated]:
+        """Call the model on ``batch``; what is left is to store and score its outputs
         (``revisions`` gives each slot's next revision number)."""
         started = time.perf_counter()
         ready: list[tuple[PlannedSample, Request]] = []
@@ -67,22 +78,25 @@ class Executor:
         outputs = self._call_adapter(ready, failures)
         elapsed = (time.perf_counter() - started) / max(1, len(batch))
 
-        scorings = []
-        for planned in batch:
-            record = self._new_record(planned, elapsed, revisions.get(planned.slot, 0))
-            job = None
-            if planned.key not in failures:
-                try:
-                    job = self._store_output(planned, outputs[planned.key], record)
-                except HarnessFault:
-                    raise
-                except Exception as error:
-                    failures[planned.key] = self._failure(planned, error, "model")
-            if planned.key in failures:
-                record.error = failures[planned.key]
-                record.scores = self.task.miss_scores(planned.sample)
-            scorings.append(Scoring(planned, record, job))
-        return scorings
+        return [Generated(planned, self._new_record(planned, elapsed, revisions.get(planned.slot, 0)),
+                          outputs.get(planned.key), failures.get(planned.key)) for planned in batch]
+
+    def save(self, generated: Generated) -> Scoring:
+        """Keep a generated sample's output (its images written and synced); runs off the
+        model's thread, so that encoding images never delays the next batch."""
+        planned, record, failure = generated.planned, generated.record, generated.failure
+        job = None
+        if failure is None:
+            try:
+                job = self._store_output(planned, generated.output, record)
+            except HarnessFault:
+                raise
+            except Exception as error:
+                failure = self._failure(planned, error, "model")
+        if failure is not None:
+            record.error = failure
+            record.scores = self.task.miss_scores(planned.sample)
+        return Scoring(planned, record, job)
 
     def _call_adapter(self, ready: list[tuple[PlannedSample, Request]], failures: dict[str, SampleError]) -> dict[str, Any]:
         """Answer a batch; if the batch fails, answer its samples one by one so that one bad

@@ -9,13 +9,16 @@ recorded.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 #: Version of the record line format. A newer minor version only adds fields (kept through
 #: ``extra``); a newer major version means this thbench cannot read the folder correctly.
 RECORD_FORMAT = (2, 1)
+#: The scoring fingerprint of a record written when its output was stored, before its scores
+#: arrived; no task's scoring has it, so a resumed run scores the stored output again.
+UNSCORED = "unscored"
 
 
 @dataclass
@@ -61,8 +64,9 @@ class PredictionRecord:
         return (self.key, self.request_fingerprint)
 
     @property
-    def order(self) -> tuple[int, str]:
-        return (self.rev, self.writer)
+    def order(self) -> tuple[int, bool, str]:
+        """Newer revisions first; within one, a scored record over the unscored one it completes."""
+        return (self.rev, self.scoring_fingerprint != UNSCORED, self.writer)
 
     def to_dict(self) -> dict[str, Any]:
         data = dict(self.extra)
@@ -114,3 +118,8 @@ _KNOWN_FIELDS = frozenset(
     ("key", "id", "request_fingerprint", "scoring_fingerprint", "seed", "prompt", "raw", "images", "parsed",
      "scores", "details", "error", "elapsed_s", "refused", "rev", "writer")
 )
+
+
+def unscored(record: PredictionRecord) -> PredictionRecord:
+    """The record of a stored output whose scores are still being computed."""
+    return replace(record, scoring_fingerprint=UNSCORED, parsed=None, scores={}, details={}, extra=dict(record.extra))

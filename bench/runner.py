@@ -17,9 +17,10 @@ import os
 import socket
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -33,13 +34,13 @@ from bench.context import TaskContext, data_root_hint
 from bench.datasets import refuse_duplicate_ids
 from bench.distributed import Shard, WorkGroup
 from bench.environment import device_description, environment, thbench_version, worktree_dirty
-from bench.executor import Executor, SampleFailure, Scoring
+from bench.executor import Executor, Generated, SampleFailure, Scoring
 from bench.faults import HarnessFault
 from bench.fingerprint import file_signature, path_signature, stable_hash
 from bench.manifest import LEGACY_INVOCATION, legacy_invocation, merged_manifest
 from bench.options import OptionError, options_as_dict
 from bench.planner import Plan, PlannedSample, make_plan
-from bench.records import RECORD_FORMAT, PredictionRecord
+from bench.records import RECORD_FORMAT, PredictionRecord, unscored
 from bench.run_lock import RunLock, RunLockedError, check_no_other_holders, shard_lock_name
 from bench.scoring_pool import ScoreResult, ScoringPool, ScoringQueue, default_scoring_workers
 from bench.seeding import sample_seed
@@ -56,6 +57,9 @@ DEFAULT_RESULTS_ROOT = Path("results/runs")
 #: Compact a task's record files when superseded lines outnumber current records, or when
 #: this many files have accumulated (every invocation starts its own).
 COMPACT_AT_FILES = 16
+#: Stored samples that may wait for their scores while the model goes on (only their file
+#: names and samples are held in memory).
+UNSCORED_AHEAD = 1024
 
 
 class IncompatibleTaskError(ValueError):
@@ -216,13 +220,24 @@ class _RunSession:
         writer = self.store.open_writer(self.writer_id)
         outcomes: list[TaskOutcome] = []
         try:
-            for task in tasks:
-                started = time.perf_counter()
-                outcome = self._run_task(task, writer)
-                outcome.seconds = round(time.perf_counter() - started, 3)
-                outcomes.append(outcome)
-                invocation["tasks"][task.name] = self._task_entry(task, outcome)
-                self._write_invocation(invocation)
+            with self._scoring_queue() as queue:
+                # Each task is closed once the next one's model work is done, so the scoring of
+                # its last batches runs beside the model instead of holding it back.
+                previous: _OpenTask | None = None
+                for task in tasks:
+                    started = time.perf_counter()
+                    try:
+                        work = self.group.broadcast(self._plan_task(task) if self.group.is_main else None)
+                    except Exception:
+                        if previous is not None:  # its model work is done: its scores are kept before stopping
+                            outcomes.append(self._close_task(previous, writer, queue, invocation))
+                        raise
+                    current = self._open_task(task, work, started, writer, queue)
+                    if previous is not None:
+                        outcomes.append(self._close_task(previous, writer, queue, invocation))
+                    previous = current
+                if previous is not None:
+                    outcomes.append(self._close_task(previous, writer, queue, invocation))
         except BaseException as error:
             self.group.report_failure(f"{type(error).__name__}: {error}")
             writer.close()
@@ -313,18 +328,42 @@ class _RunSession:
         }
 
     # -- one task ----------------------------------------------------------------------------
-    def _run_task(self, task: Task, writer: RecordWriter) -> TaskOutcome:
-        work = self.group.broadcast(self._plan_task(task) if self.group.is_main else None)
+    def _open_task(self, task: Task, work: "_TaskWork", started: float, writer: RecordWriter,
+                   queue: ScoringQueue[Scoring]) -> "_OpenTask":
+        """Hand all the task's work to the model and the scoring queue; what is still being
+        scored when this returns is waited for by ``_close_task``."""
         plan = work.plan
         if self.config.shard is not None:
             plan = Plan([p for p in plan.compute if self.config.shard.owns(p.key)],
                         [item for item in plan.rescore if self.config.shard.owns(item[0].key)], plan.reuse)
-        outcome = TaskOutcome(task.name, {}, work.dataset_fingerprint, reused=len(plan.reuse))
+        opened = _OpenTask(task, work, plan, TaskOutcome(task.name, {}, work.dataset_fingerprint, reused=len(plan.reuse)),
+                           dict(plan.reuse), started)
         executor = Executor(task, self.adapter, self.store, self.writer_id, self.context.image_format,
                             work.scoring_fingerprint, self.config.fail_fast)
-        records = dict(plan.reuse)
-        written = self._rescore(task, plan, executor, writer, records, outcome)
-        written += self._compute(task, plan, work.revisions, executor, writer, records, outcome)
+        try:
+            self._rescore(opened, executor, writer, queue)
+            self._compute(opened, executor, writer, queue)
+        except BaseException:
+            opened.bars.close()
+            raise
+        return opened
+
+    def _close_task(self, opened: "_OpenTask", writer: RecordWriter, queue: ScoringQueue[Scoring],
+                    invocation: dict[str, Any]) -> TaskOutcome:
+        """Wait for the task's last scores, then aggregate and record it."""
+        try:
+            queue.wait(task=opened.task.name)
+        finally:
+            opened.bars.close()
+        outcome = self._summarise_task(opened, writer)
+        outcome.seconds = round(time.perf_counter() - opened.started, 3)
+        invocation["tasks"][opened.task.name] = self._task_entry(opened.task, outcome)
+        self._write_invocation(invocation)
+        return outcome
+
+    def _summarise_task(self, opened: "_OpenTask", writer: RecordWriter) -> TaskOutcome:
+        task, work, plan, outcome, records = opened.task, opened.work, opened.plan, opened.outcome, opened.records
+        written = outcome.computed + outcome.rescored
         if written:
             writer.sync()
         for counter in ("computed", "rescored"):
@@ -391,68 +430,58 @@ class _RunSession:
             planned.append(PlannedSample(sample, key, request, self._request_fingerprint(request)))
         return planned
 
-    def _rescore(self, task: Task, plan: Plan, executor: Executor, writer: RecordWriter,
-                 records: dict[str, PredictionRecord], outcome: TaskOutcome) -> int:
+    def _rescore(self, opened: "_OpenTask", executor: Executor, writer: RecordWriter, queue: ScoringQueue[Scoring]) -> None:
         """Score stored outputs again, in the batches this process claims."""
-        if not plan.rescore:
-            return 0
-        batches = [plan.rescore[start : start + self.batch_size] for start in range(0, len(plan.rescore), self.batch_size)]
-        with self._bar(len(plan.rescore), f"{task.name} (rescoring)") as bar, \
-                self._scoring(task, executor, writer, records, outcome, "rescored", bar) as queue:
-            for index in self.group.claims(f"{task.name}/rescore", len(batches)):
-                for planned, previous in batches[index]:
-                    scoring = executor.rescore(planned, previous)
-                    queue.put(scoring, scoring.job)
-                queue.wait(self._in_flight_limit())
-        return outcome.rescored
+        task, rescore = opened.task, opened.plan.rescore
+        if not rescore:
+            return
+        batches = [rescore[start : start + self.batch_size] for start in range(0, len(rescore), self.batch_size)]
+        recorder = _Recorder(task.name, executor, writer, opened.records, opened.outcome, "rescored",
+                             opened.bars.enter_context(self._bar(len(rescore), f"{task.name} (rescoring)")))
+        for index in self.group.claims(f"{task.name}/rescore", len(batches)):
+            for planned, previous in batches[index]:
+                queue.put(task, partial(executor.rescore, planned, previous), recorder)
+            queue.wait(self._in_flight_limit())
 
-    def _compute(self, task: Task, plan: Plan, revisions: dict[tuple[str, str], int], executor: Executor,
-                 writer: RecordWriter, records: dict[str, PredictionRecord], outcome: TaskOutcome) -> int:
+    def _compute(self, opened: "_OpenTask", executor: Executor, writer: RecordWriter, queue: ScoringQueue[Scoring]) -> None:
         """Compute the batches this process claims (all of them when it works alone); each
         batch's outputs are scored while the model computes the next."""
-        if not plan.compute:
-            return 0
+        task, compute = opened.task, opened.plan.compute
+        if not compute:
+            return
         if task.kind is not RequestKind.ANSWER:
             self.scoring_pool.warm_up()  # workers start and build their engines while the model loads
-        batches = [plan.compute[start : start + self.batch_size] for start in range(0, len(plan.compute), self.batch_size)]
-        with self._bar(len(plan.compute), task.name) as bar, \
-                self._scoring(task, executor, writer, records, outcome, "computed", bar) as queue:
-            for index in self.group.claims(f"{task.name}/compute", len(batches)):
-                self._check_lock()
-                self._ensure_adapter_loaded()
-                for scoring in executor.generate(batches[index], revisions):
-                    queue.put(scoring, scoring.job)
-                queue.wait(self._in_flight_limit())
-        return outcome.computed
+        batches = [compute[start : start + self.batch_size] for start in range(0, len(compute), self.batch_size)]
+        recorder = _Recorder(task.name, executor, writer, opened.records, opened.outcome, "computed",
+                             opened.bars.enter_context(self._bar(len(compute), task.name)))
+        for index in self.group.claims(f"{task.name}/compute", len(batches)):
+            self._check_lock()
+            self._ensure_adapter_loaded()
+            for generated in executor.generate(batches[index], opened.work.revisions):
+                queue.put(task, partial(recorder.save, generated), recorder)
+            queue.wait_prepared(self.batch_size)  # one batch stored while the model computes the next
+            queue.wait(self._in_flight_limit())
 
     @contextmanager
-    def _scoring(self, task: Task, executor: Executor, writer: RecordWriter, records: dict[str, PredictionRecord],
-                 outcome: TaskOutcome, counter: str, bar: tqdm) -> Iterator[ScoringQueue[Scoring]]:
-        """A queue whose scored records are appended as they arrive, in whatever order (the
-        store's merge and the aggregation depend on neither); every record is delivered when
-        the block ends, and on an error what was in flight still is."""
-
-        def complete(scoring: Scoring, result: ScoreResult | None) -> None:
-            record = executor.finish(scoring, result)
-            writer.append(task.name, [record])
-            records[record.key] = record
-            setattr(outcome, counter, getattr(outcome, counter) + 1)
-            bar.update(1)
-
-        queue = ScoringQueue(self.scoring_pool, task, complete)
+    def _scoring_queue(self) -> Iterator[ScoringQueue[Scoring]]:
+        """The run's scoring queue. Records are appended as scores arrive, in whatever order
+        (the store's merge and the aggregation depend on neither); on an error what was in
+        flight is still delivered."""
+        queue: ScoringQueue[Scoring] = ScoringQueue(self.scoring_pool)
         try:
             yield queue
-            queue.wait()
-        except Exception:
+        except BaseException:
             queue.settle()
             raise
         finally:
             queue.close()
 
     def _in_flight_limit(self) -> int:
-        """Samples left to score when the model may start its next batch: enough to keep every
-        worker busy while it runs, few enough that a crash loses little finished model work."""
-        return self.batch_size + 2 * max(1, self.scoring_pool.workers)
+        """Samples left to score (of every task) when the model may start its next batch. Their
+        outputs are on disk, each with its unscored record (a crash costs no model work), so
+        the model may run far ahead of scoring that is slower than it for a while (one task's
+        OCR, say) and the scoring catches up behind the next task's model work."""
+        return max(UNSCORED_AHEAD, self.batch_size + 2 * max(1, self.scoring_pool.workers))
 
     def _maybe_compact(self, task: Task, stored_lines: int, stored_slots: int, stored_files: int, written: int,
                        replaced: int) -> None:
@@ -614,6 +643,50 @@ class _RunSession:
             device = str(self.adapter.describe().get("device") or "")
             if device and device != "cpu":
                 self.context.adapter_device = device  # set metrics are computed where the model ran
+
+
+@dataclass
+class _OpenTask:
+    """A task whose work has been handed out; its last scores may still be arriving."""
+
+    task: Task
+    work: "_TaskWork"
+    plan: Plan
+    outcome: TaskOutcome
+    #: The task configuration's records by key: reused ones, then each scored one as it arrives.
+    records: dict[str, PredictionRecord]
+    started: float
+    #: Progress bars, open until the task's last score arrived.
+    bars: ExitStack = field(default_factory=ExitStack)
+
+
+@dataclass
+class _Recorder:
+    """Where one task's scored samples go as their results arrive: the record file, the
+    task's records and counters, its progress bar."""
+
+    task_name: str
+    executor: Executor
+    writer: RecordWriter
+    records: dict[str, PredictionRecord]
+    outcome: TaskOutcome
+    counter: str
+    bar: tqdm
+
+    def save(self, generated: Generated) -> Scoring:
+        """Store the model's output; output that waits for scores in the pool gets its record
+        at once, marked unscored, so that a resumed run scores it instead of computing it."""
+        scoring = self.executor.save(generated)
+        if scoring.job is not None and scoring.job.images:
+            self.writer.append(self.task_name, [unscored(scoring.record)])
+        return scoring
+
+    def __call__(self, scoring: Scoring, result: ScoreResult | None) -> None:
+        record = self.executor.finish(scoring, result)
+        self.writer.append(self.task_name, [record])
+        self.records[record.key] = record
+        setattr(self.outcome, self.counter, getattr(self.outcome, self.counter) + 1)
+        self.bar.update(1)
 
 
 @dataclass(frozen=True)

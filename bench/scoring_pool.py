@@ -35,7 +35,7 @@ from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Callable, Generic, Protocol, TypeVar
 
 from bench.context import TaskContext
 from bench.faults import HarnessFault, fault_from
@@ -45,8 +45,6 @@ from bench.task import Task
 from bench.types import Response
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 #: Environment variables that cap the thread pools of the numeric libraries a scorer may use.
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -171,76 +169,147 @@ class ScoringPool:
         return self._processes
 
 
-class ScoringQueue(Generic[T]):
-    """One task's jobs in flight. ``complete`` receives each item with its result (``None``
-    for an item put without a job) as soon as the result is there, one call at a time, in the
-    order results arrive; whatever it raises stops the queue and is raised in the caller's
-    thread by the next ``put`` or ``wait``."""
+class Scorable(Protocol):
+    """What the queue scores: anything that names its job (``None``: nothing to score)."""
 
-    def __init__(self, pool: ScoringPool, task: Task, complete: Callable[[T, ScoreResult | None], None]) -> None:
+    @property
+    def job(self) -> ScoreJob | None: ...
+
+
+T = TypeVar("T", bound=Scorable)
+
+
+class ScoringQueue(Generic[T]):
+    """The run's samples between the model and their records, of every task: the model may
+    start one task while the last batches of the one before are still being scored.
+
+    Each item goes through two stages off the caller's thread: ``prepare`` (storing the
+    model's output, on one storage thread, in the order items were put; one whose job reads
+    stored images also writes the sample's unscored record), then its job in the pool.
+    ``deliver`` receives the prepared item with its result (``None`` when there was no job) as
+    soon as it is there, one call at a time, in the order results arrive. Whatever a stage
+    raises stops the queue and is raised in the caller's thread by the next ``put`` or
+    ``wait``."""
+
+    def __init__(self, pool: ScoringPool) -> None:
         self.pool = pool
-        self.task = task
-        self.complete = complete
         self._condition = threading.Condition()
-        self._in_flight: set[Future[ScoreResult]] = set()
+        self._storage = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="thbench-storage")
+        #: Each item in flight (by its number), with the task it belongs to.
+        self._in_flight: dict[int, str] = {}
+        #: The items whose ``prepare`` has not finished: they hold the model's outputs in memory.
+        self._unprepared: set[int] = set()
+        #: Prepared items whose job reads stored images: their outputs are on disk with an
+        #: unscored record, so a stopped run loses nothing of them.
+        self._on_disk: set[int] = set()
+        self._futures: set[Future[ScoreResult]] = set()
+        self._next = 0
         self._error: BaseException | None = None
         self._closed = False
 
-    def put(self, item: T, job: ScoreJob | None) -> None:
+    def put(self, task: Task, prepare: Callable[[], T], deliver: Callable[[T, ScoreResult | None], None]) -> None:
         self._raise_error()
-        if job is None:
-            self._deliver(item, None)
-            self._raise_error()
-            return
-        future = self.pool.submit(self.task, job)
         with self._condition:
-            self._in_flight.add(future)
-        future.add_done_callback(lambda done: self._finished(item, done))
+            number, self._next = self._next, self._next + 1
+            self._in_flight[number] = task.name
+            self._unprepared.add(number)
+        self._storage.submit(self._prepare, number, task, prepare, deliver)
 
-    def wait(self, at_most: int = 0) -> None:
-        """Block until no more than ``at_most`` jobs are in flight (all delivered for 0)."""
+    def wait(self, at_most: int = 0, task: str | None = None) -> None:
+        """Block until no more than ``at_most`` items are in flight, of ``task`` or of all tasks
+        (everything delivered for 0)."""
         with self._condition:
-            while len(self._in_flight) > at_most and self._error is None:
+            while self._count(task) > at_most and self._error is None:
+                self._condition.wait()
+        self._raise_error()
+
+    def wait_prepared(self, at_most: int) -> None:
+        """Block until no more than ``at_most`` items wait for (or are in) their ``prepare``."""
+        with self._condition:
+            while len(self._unprepared) > at_most and self._error is None:
                 self._condition.wait()
         self._raise_error()
 
     def settle(self) -> None:
-        """Wait for the jobs in flight and deliver their results, raising nothing: when the run
-        stops for another reason (a full disk met by the model's next batch, say), samples
-        already generated are still recorded, so that a resumed run need not compute (and
-        store) them again."""
+        """Wait until every item in flight is recorded, raising nothing: when the run stops for
+        another reason (a full disk met by the model's next batch, Ctrl-C), outputs already
+        generated are stored and their answers delivered, so that a resumed run need not
+        compute them again. Stored images waiting for OCR are not waited for: their unscored
+        records make the resumed run score them."""
         with self._condition:
-            while self._in_flight:
+            while self._in_flight.keys() - self._on_disk:
                 self._condition.wait()
 
     def close(self) -> None:
-        """Deliver nothing more: jobs in flight are cancelled or their results dropped."""
+        """Deliver nothing more: items not yet stored are dropped, jobs in the pool cancelled or
+        their results dropped; returns once nothing is being stored."""
         with self._condition:
             self._closed = True
-            pending = list(self._in_flight)
+            pending = list(self._futures)
         for future in pending:
             future.cancel()
+        self._storage.shutdown(wait=True, cancel_futures=True)
 
-    def _finished(self, item: T, future: "Future[ScoreResult]") -> None:
-        if future.cancelled():
-            result = None
-        else:
+    def _count(self, task: str | None) -> int:
+        if task is None:
+            return len(self._in_flight)
+        return sum(name == task for name in self._in_flight.values())
+
+    def _prepare(self, number: int, task: Task, prepare: Callable[[], T],
+                 deliver: Callable[[T, ScoreResult | None], None]) -> None:
+        future: Future[ScoreResult] | None = None
+        try:
+            with self._condition:
+                if self._closed or self._error is not None:
+                    return
+            item = prepare()
+            self._prepared(number, item.job is not None and bool(item.job.images))
+            if item.job is None:
+                self._deliver(deliver, item, None)
+                return
+            future = self.pool.submit(task, item.job)
+        except BaseException as error:
+            self._fail(_pool_fault(error))
+        finally:
+            if future is None:  # nothing left to wait for
+                self._done(number)
+        if future is not None:
+            with self._condition:
+                self._futures.add(future)
+            future.add_done_callback(lambda done: self._finished(number, deliver, item, done))
+
+    def _finished(self, number: int, deliver: Callable[[T, ScoreResult | None], None], item: T,
+                  future: "Future[ScoreResult]") -> None:
+        if not future.cancelled():
             error = future.exception()
             if error is not None:
                 self._fail(_pool_fault(error))
-            result = future.result() if error is None else None
-        if result is not None:
-            self._deliver(item, result)
+            else:
+                self._deliver(deliver, item, future.result())
         with self._condition:
-            self._in_flight.discard(future)
+            self._futures.discard(future)
+        self._done(number)
+
+    def _prepared(self, number: int, on_disk: bool) -> None:
+        with self._condition:
+            self._unprepared.discard(number)
+            if on_disk:
+                self._on_disk.add(number)
             self._condition.notify_all()
 
-    def _deliver(self, item: T, result: ScoreResult | None) -> None:
+    def _done(self, number: int) -> None:
+        with self._condition:
+            self._in_flight.pop(number, None)
+            self._unprepared.discard(number)
+            self._on_disk.discard(number)
+            self._condition.notify_all()
+
+    def _deliver(self, deliver: Callable[[T, ScoreResult | None], None], item: T, result: ScoreResult | None) -> None:
         with self._condition:
             if self._closed or self._error is not None:
                 return
             try:
-                self.complete(item, result)
+                deliver(item, result)
             except BaseException as error:
                 self._error = error
                 self._condition.notify_all()

@@ -27,6 +27,7 @@ import logging
 import os
 import socket
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -101,7 +102,8 @@ class RecordWriter:
     """Appends one process's records, syncing them to disk under a group-commit policy: after
     a write when ``sync_interval_s`` has passed since the last sync, and on ``sync``/``close``.
     Every batch is written to the OS at once, so killing the process loses nothing written;
-    only a crash of the machine can lose the last ``sync_interval_s`` (or the last batch)."""
+    only a crash of the machine can lose the last ``sync_interval_s`` (or the last batch).
+    Safe to share between threads: scores of one task arrive while the next task is planned."""
 
     def __init__(self, store: "RunStore", writer_id: str, sync_interval_s: float = DEFAULT_SYNC_INTERVAL_S) -> None:
         self.store = store
@@ -110,13 +112,14 @@ class RecordWriter:
         self._handles: dict[str, BinaryIO] = {}
         self._dirty: set[str] = set()
         self._last_sync = time.monotonic()
+        self._lock = threading.RLock()
 
     def append(self, task: str, records: Sequence[PredictionRecord]) -> None:
         if not records:
             return
         path = self.store.writer_path(task, self.writer_id)
         payload = "".join(record.to_json() + "\n" for record in records).encode("utf-8")
-        with storage(path):
+        with self._lock, storage(path):
             handle = self._handles.get(task)
             if handle is None:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -128,22 +131,24 @@ class RecordWriter:
                 self.sync()
 
     def sync(self) -> None:
-        for task in sorted(self._dirty):
-            with storage(self.store.writer_path(task, self.writer_id)):
-                os.fsync(self._handles[task].fileno())
-        self._dirty.clear()
-        self._last_sync = time.monotonic()
+        with self._lock:
+            for task in sorted(self._dirty):
+                with storage(self.store.writer_path(task, self.writer_id)):
+                    os.fsync(self._handles[task].fileno())
+            self._dirty.clear()
+            self._last_sync = time.monotonic()
 
     def close(self) -> None:
-        try:
-            self.sync()
-        finally:
-            for handle in self._handles.values():
-                try:
-                    handle.close()
-                except OSError:
-                    pass
-            self._handles.clear()
+        with self._lock:
+            try:
+                self.sync()
+            finally:
+                for handle in self._handles.values():
+                    try:
+                        handle.close()
+                    except OSError:
+                        pass
+                self._handles.clear()
 
 
 class RunStore:

@@ -9,7 +9,9 @@ behind model time.
    does (no CPU used): the model's time M is measured inside its calls, the scoring time S by
    rescoring the stored outputs with the same pool and no model; with scoring overlapped the
    run's wall time W is close to max(M, S), not M + S. The sleep is chosen so that M is about S,
-   where the difference between the two is largest.
+   where the difference between the two is largest. The two tasks differ (OCR of starter-t2i
+   costs several times that of starter-edit), so W reaches max(M, S) only when the model may
+   run ahead of a slow task's scoring into the next task.
 
 Other processes on the machine slow runs unevenly, hence the repeats; run it on a quiet
 machine for figures that go into documentation.

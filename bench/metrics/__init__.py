@@ -19,7 +19,7 @@ from bench.metrics.vqa import containment_accuracy, exact_match, normalize_vqa_a
 
 _LAZY = {
     "compute_fid": "bench.metrics.fid",
-    "FidWeightsMissing": "bench.metrics.fid",
+    "FidWeightsMissing": "bench.metrics.fid_weights",
     "InceptionFID": "bench.metrics.fid",
     "ClipScoreAccumulator": "bench.metrics.clipscore",
     "ClipModelMissing": "bench.metrics.clipscore",

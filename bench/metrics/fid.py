@@ -24,7 +24,6 @@ results with both reference packages.
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -39,40 +38,13 @@ from scipy import linalg
 from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from bench.context import FID_WEIGHTS_ENV
+from bench.metrics.fid_weights import resolve_fid_weights
 from bench.metrics.inception import FEATURE_DIMS, INPUT_SIZE, FidInceptionV3, load_fid_inception
 
 log = logging.getLogger(__name__)
 
-FID_WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
-
 FidProtocol = Literal["pytorch-fid", "torch-fidelity"]
 FID_PROTOCOLS: tuple[str, ...] = get_args(FidProtocol)
-
-
-class FidWeightsMissing(FileNotFoundError):
-    """The FID checkpoint is not on disk; FID is then reported as not computed, never estimated."""
-
-    def __init__(self, path: Path | None) -> None:
-        where = f"was not found at {path}" if path is not None else "were not given"
-        super().__init__(
-            f"FID not computed: the Inception weights {FID_WEIGHTS_FILENAME} {where} "
-            f"(pass --fid-weights or set {FID_WEIGHTS_ENV} to the file or its folder)"
-        )
-        self.path = path
-
-
-def resolve_fid_weights(weights_path: str | Path | None) -> Path:
-    """The checkpoint file from an explicit path, else from ``THBENCH_FID_WEIGHTS``; a folder may hold it."""
-    candidate = weights_path if weights_path not in (None, "") else os.environ.get(FID_WEIGHTS_ENV)
-    if not candidate:
-        raise FidWeightsMissing(None)
-    path = Path(candidate).expanduser()
-    if path.is_dir():
-        path = path / FID_WEIGHTS_FILENAME
-    if not path.is_file():
-        raise FidWeightsMissing(path)
-    return path
 
 
 @dataclass(frozen=True)

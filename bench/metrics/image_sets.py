@@ -116,9 +116,10 @@ class FidGroups:
 
 def open_fid_groups(weights_path: Path | None, protocol: str, dims: int, device: str = "cpu") -> FidGroups | dict[str, Any]:
     """The accumulator, or the ``n/a`` entry that says which weights file is missing."""
-    from bench.metrics.fid import FidWeightsMissing
+    from bench.metrics.fid_weights import FidWeightsMissing, resolve_fid_weights
 
     try:
+        weights_path = resolve_fid_weights(weights_path)  # before torch and torchmetrics are imported
         return FidGroups(weights_path, cast("FidProtocol", protocol), dims, device)  # protocol_spec refuses unknown names
     except FidWeightsMissing as missing:
         return not_computed(str(missing))

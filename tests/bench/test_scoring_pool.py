@@ -9,15 +9,20 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from toy_plugins import PainterAdapter, PainterOptions
 
+from bench.adapter import ADAPTERS
 from bench.context import TaskContext
 from bench.faults import HarnessFault
 from bench.ocr.base import OCR_ENGINES
+from bench.records import UNSCORED
 from bench.runner import RunConfig, run
 from bench.store import RunStore
+from bench.task import DatasetError
 
 
 def _records(run_dir: Path, task: str) -> dict:
@@ -62,7 +67,8 @@ def test_a_full_disk_met_by_a_scorer_stops_the_run_and_records_nothing_false(tmp
                       task_args={"toy-paint": {"count": "6", "score_disk_full_at": "3"}}, scoring_workers=workers))
     records = RunStore(run_dir).read_records("toy-paint").by_slot.values()
     assert all(record.error is None for record in records), "a full disk is no sample's error"
-    assert "p3" not in {record.id for record in records}
+    assert {record.id for record in records if record.scoring_fingerprint != UNSCORED} <= {"p0", "p1", "p2", "p4", "p5"}
+    assert all(not record.scores for record in records if record.scoring_fingerprint == UNSCORED)
 
 
 def test_scoring_workers_read_with_one_thread_and_describe_the_engine_as_in_process():
@@ -89,9 +95,16 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _lines(run_dir: Path) -> int:
+def _scored(run_dir: Path) -> int:
+    """Scored records on disk, torn lines and unscored records left out."""
     folder = run_dir / "predictions" / "toy-paint"
-    return sum(path.read_bytes().count(b"\n") for path in folder.glob("*.jsonl")) if folder.is_dir() else 0
+    lines = [line for path in folder.glob("*.jsonl") for line in path.read_bytes().split(b"\n")[:-1]] if folder.is_dir() else []
+    return sum(json.loads(line)["scoring_fingerprint"] != UNSCORED for line in lines)
+
+
+def _waiting_for_scores(run_dir: Path) -> int:
+    """Samples whose stored output has only its unscored record."""
+    return sum(r.scoring_fingerprint == UNSCORED for r in RunStore(run_dir).read_records("toy-paint").by_slot.values())
 
 
 def _images(run_dir: Path) -> int:
@@ -109,26 +122,33 @@ def test_a_run_killed_with_work_in_the_pool_resumes_to_the_uninterrupted_result(
 
     killed = tmp_path / "killed"
     for _ in range(3):
-        before = _lines(killed)
+        before = _scored(killed)
         process = subprocess.Popen(command(killed, 2), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and _lines(killed) <= before and process.poll() is None:
+        while time.monotonic() < deadline and _scored(killed) <= before and process.poll() is None:
             time.sleep(0.005)
         workers = _children(process.pid)
-        images, lines = _images(killed), _lines(killed)
+        images, scored = _images(killed), _scored(killed)
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
         assert process.returncode == -signal.SIGKILL, "the run must still be going when it is killed"
         # Images of two per sample are stored before their sample is scored and recorded.
-        assert images > 2 * lines, "the pool must hold scoring work when the run dies"
+        assert images > 2 * scored, "the pool must hold scoring work when the run dies"
         assert len(workers) >= 2
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
             time.sleep(0.05)
         assert not any(_alive(pid) for pid in workers), "workers of a killed run stop themselves"
-    assert _lines(killed) < 24, "every kill must land mid-run"
+    assert _scored(killed) < 24, "every kill must land mid-run"
 
+    waiting = _waiting_for_scores(killed)
+    assert waiting > 0, "stored outputs were waiting for their scores at the last kill"
+    earlier = {item["invocation"] for item in RunStore(killed).read_invocations()}
     subprocess.run(command(killed, 2), check=True, capture_output=True)
+    (resumed,) = [item for item in RunStore(killed).read_invocations() if item["invocation"] not in earlier]
+    counts = resumed["tasks"]["toy-paint"]["counts"]
+    assert counts["rescored"] == waiting, "outputs stored before the kill are scored, not computed again"
+    assert counts["computed"] + counts["rescored"] + counts["reused"] == 24
     clean = tmp_path / "clean"
     subprocess.run(command(clean, 0), check=True, capture_output=True)
 
@@ -139,3 +159,43 @@ def test_a_run_killed_with_work_in_the_pool_resumes_to_the_uninterrupted_result(
     assert outcome(killed) == outcome(clean)
     scores = lambda run_dir: json.loads((run_dir / "scores.json").read_text())["tasks"]["toy-paint"]  # noqa: E731
     assert scores(killed)["metrics"] == scores(clean)["metrics"] and scores(killed)["n"] == 24
+
+
+@dataclass(frozen=True)
+class _WatchingOptions(PainterOptions):
+    #: The run folder whose scored toy-paint records each model call counts.
+    watch: str = ""
+
+
+class _WatchingPainter(PainterAdapter):
+    """Paints, and notes at each call how many toy-paint samples already have their scores."""
+
+    Options = _WatchingOptions
+    scored_at_call: list[int] = []
+
+    def generate_image(self, requests):
+        type(self).scored_at_call.append(_scored(Path(self.options.watch)))
+        return super().generate_image(requests)
+
+
+def test_the_model_starts_the_next_task_while_the_last_scores_of_one_are_computed(tmp_path):
+    ADAPTERS.add("test-painter-watching", _WatchingPainter)
+    _WatchingPainter.scored_at_call = []
+    run_dir = tmp_path / "run"
+    run(RunConfig(model="test-painter-watching", tasks=["toy-paint", "toy-paint-b"], run_dir=run_dir, batch_size=2,
+                  progress=False, model_args={"watch": str(run_dir)}, scoring_workers=1,
+                  task_args={"toy-paint": {"count": "4", "score_delay_s": "0.5"}, "toy-paint-b": {"count": "4"}}))
+    first_call_of_b = _WatchingPainter.scored_at_call[2]
+    assert first_call_of_b < 4, "the second task's model work must not wait for the first task's scoring"
+    scores = json.loads((run_dir / "scores.json").read_text())["tasks"]
+    assert scores["toy-paint"]["n"] == 4 and scores["toy-paint-b"]["n"] == 4
+
+
+def test_a_task_whose_data_fails_keeps_the_scores_of_the_task_before_it(tmp_path):
+    run_dir = tmp_path / "run"
+    with pytest.raises(DatasetError, match="found no samples"):
+        run(RunConfig(model="test-painter", tasks=["toy-paint", "toy-paint-b"], run_dir=run_dir, batch_size=2,
+                      progress=False, scoring_workers=1,
+                      task_args={"toy-paint": {"count": "4", "score_delay_s": "0.2"}, "toy-paint-b": {"count": "0"}}))
+    scores = json.loads((run_dir / "scores.json").read_text())["tasks"]
+    assert scores["toy-paint"]["n"] == 4 and scores["toy-paint"]["errors"] == 0

@@ -210,6 +210,10 @@ class ToyPaintTask(Task):
         return {"images_plus_offset": {"value": count + self.options.offset}}
 
 
+class SecondToyPaintTask(ToyPaintTask):
+    """The same task under a second name, for runs of two image tasks."""
+
+
 @dataclass(frozen=True)
 class PainterOptions:
     #: Seeded pixel noise instead of a flat colour: images that do not compress (disk tests).
@@ -240,7 +244,7 @@ class PainterAdapter(ModelAdapter):
 
 def register() -> None:
     """Idempotent, so that every test module may call it."""
-    for name, task in (("toy-say", ToyTask), ("toy-paint", ToyPaintTask)):
+    for name, task in (("toy-say", ToyTask), ("toy-paint", ToyPaintTask), ("toy-paint-b", SecondToyPaintTask)):
         TASKS.add(name, task)
     adapters = (("test-echo", EchoAdapter), ("test-echo-oserror", OsErrorAdapter), ("test-echo-placed", PlacedEchoAdapter),
                 ("test-painter", PainterAdapter))

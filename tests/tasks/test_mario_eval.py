@@ -200,7 +200,7 @@ def fid_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random checkpoint in the official layout (the real one cannot be downloaded here)."""
     import torch
 
-    from bench.metrics.fid import FID_WEIGHTS_FILENAME
+    from bench.metrics.fid_weights import FID_WEIGHTS_FILENAME
     from bench.metrics.inception import FidInceptionV3
 
     torch.manual_seed(0)

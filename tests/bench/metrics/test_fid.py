@@ -14,11 +14,9 @@ import pytest
 import torch
 from PIL import Image
 
+from bench.context import FID_WEIGHTS_ENV
 from bench.metrics.fid import (
-    FID_WEIGHTS_ENV,
-    FID_WEIGHTS_FILENAME,
     FidFeatureExtractor,
-    FidWeightsMissing,
     InceptionFID,
     compute_fid,
     fid_image_batches,
@@ -26,6 +24,7 @@ from bench.metrics.fid import (
     list_fid_images,
     resize_bilinear_tf1,
 )
+from bench.metrics.fid_weights import FID_WEIGHTS_FILENAME, FidWeightsMissing
 from bench.metrics.inception import FEATURE_DIMS, FidInceptionV3, load_fid_inception
 
 # Shapes of a few entries of the official checkpoint, one per kind of block.
