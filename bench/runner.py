@@ -221,23 +221,7 @@ class _RunSession:
         outcomes: list[TaskOutcome] = []
         try:
             with self._scoring_queue() as queue:
-                # Each task is closed once the next one's model work is done, so the scoring of
-                # its last batches runs beside the model instead of holding it back.
-                previous: _OpenTask | None = None
-                for task in tasks:
-                    started = time.perf_counter()
-                    try:
-                        work = self.group.broadcast(self._plan_task(task) if self.group.is_main else None)
-                    except Exception:
-                        if previous is not None:  # its model work is done: its scores are kept before stopping
-                            outcomes.append(self._close_task(previous, writer, queue, invocation))
-                        raise
-                    current = self._open_task(task, work, started, writer, queue)
-                    if previous is not None:
-                        outcomes.append(self._close_task(previous, writer, queue, invocation))
-                    previous = current
-                if previous is not None:
-                    outcomes.append(self._close_task(previous, writer, queue, invocation))
+                self._run_tasks(tasks, writer, queue, invocation, outcomes)
         except BaseException as error:
             self.group.report_failure(f"{type(error).__name__}: {error}")
             writer.close()
@@ -251,6 +235,31 @@ class _RunSession:
         invocation["status"] = "complete"
         self._finish(invocation)
         return RunOutcome(self.store.run_dir, self.config.model, outcomes)
+
+    def _run_tasks(self, tasks: Sequence[Task], writer: RecordWriter, queue: ScoringQueue[Scoring],
+                   invocation: dict[str, Any], outcomes: list[TaskOutcome]) -> None:
+        """Each task is closed once the next one's model work is done, so that the scoring of
+        its last batches runs beside the model instead of holding it back."""
+        previous: _OpenTask | None = None
+        try:
+            for task in tasks:
+                started = time.perf_counter()
+                try:
+                    work = self.group.broadcast(self._plan_task(task) if self.group.is_main else None)
+                except Exception:
+                    if previous is not None and self.group.world_size == 1:
+                        # Its model work is done: its scores are kept before the run stops.
+                        outcomes.append(self._close_task(previous, writer, queue, invocation))
+                    raise
+                current = self._open_task(task, work, started, writer, queue)
+                if previous is not None:
+                    outcomes.append(self._close_task(previous, writer, queue, invocation))
+                previous = current
+            if previous is not None:
+                outcomes.append(self._close_task(previous, writer, queue, invocation))
+        finally:
+            if previous is not None:
+                previous.bars.close()  # closing twice is harmless
 
     # -- invocation record and manifest --------------------------------------------------------
     def _keep_legacy_manifest(self) -> None:
