@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from bench.jsonl import iter_json_lines
+from bench.records import UNSCORED
 from bench.task import Task
 
 FORMATS = ("auto", "thbench", "evalai", "rrc", "chartqa", "lmms-eval", "vlmevalkit", "anytext-images", "mario-images")
@@ -98,12 +99,23 @@ def _thbench(path: Path, task: Task) -> dict[str, dict[str, Any]]:
     else:
         entries = [(f"{path}:{number}", entry) for number, entry in iter_json_lines(path)]
     by_id: dict[str, dict[str, Any]] = {}
+    unscored: set[str] = set()
     for where, entry in entries:
         sample_id = entry.get("id", entry.get("sample_id")) if isinstance(entry, dict) else None
         if sample_id is None:
             raise PredictionFormatError(f'{where} has no "id"; each line needs the sample id it answers')
         _check_entry(entry, where)
-        _add(by_id, str(sample_id), entry, where)
+        sample_id = str(sample_id)
+        # A run writes a sample's record when its images are stored and again with its scores:
+        # the first counts only when the second never came (the run stopped in between).
+        if entry.get("scoring_fingerprint") == UNSCORED:
+            if sample_id in by_id:
+                continue
+            unscored.add(sample_id)
+        elif sample_id in unscored:
+            unscored.discard(sample_id)
+            del by_id[sample_id]
+        _add(by_id, sample_id, entry, where)
     return by_id
 
 

@@ -156,3 +156,24 @@ def test_anytext_and_mario_image_folders_are_read_as_their_scripts_write_them(st
 
     code, out = _score(capsys, "starter-t2i", mario, starter_data, "--task-args", "num_images=2")
     assert code == 0 and f"n={len(samples)} errors=0 missing=0" in out
+
+
+def test_a_runs_own_record_file_gives_one_prediction_per_sample(starter_data, tmp_path, capsys):
+    """Image samples are recorded twice (when stored, then with scores); a stopped run may
+    leave only the first. Either way each sample is read once, with its stored images."""
+    from bench.runner import RunConfig, run
+
+    context = TaskContext(data_root=starter_data)
+    run_dir = tmp_path / "run"
+    run(RunConfig(model="glyph-render", tasks=["starter-edit"], run_dir=run_dir, context=context, limit=3,
+                  progress=False, scoring_workers=1))
+    (records,) = (run_dir / "predictions" / "starter-edit").glob("*.jsonl")
+    lines = [json.loads(line) for line in records.read_text().splitlines()]
+    assert len(lines) == 6 and sum(line["scoring_fingerprint"] == "unscored" for line in lines) == 3
+    task = TASKS.get("starter-edit").from_args({}, context)
+    scored = {line["id"]: line["images"] for line in lines if line["scoring_fingerprint"] != "unscored"}
+    assert {sample_id: entry["images"] for sample_id, entry in read_predictions(records, task).by_id.items()} == scored
+
+    stopped = tmp_path / "stopped.jsonl"  # the last sample's scores never written
+    stopped.write_text("".join(json.dumps(line) + "\n" for line in lines[:-1]))
+    assert len(read_predictions(stopped, task).by_id) == 3
