@@ -45,7 +45,7 @@ def _record_lines(run_dir: Path, task: str = "toy-say") -> int:
 
 def test_a_second_invocation_on_a_busy_folder_stops_at_once_naming_the_holder(toy_data, tmp_path, entry_script):
     run_dir = tmp_path / "run"
-    first = _start(entry_script, _run_args(toy_data, run_dir, "--model-args", "delay_s=0.1", "--batch-size", "1"))
+    first = _start(entry_script, _run_args(toy_data, run_dir, "--model-args", "delay_s=0.5", "--batch-size", "1"))
     _wait_for(lambda: _record_lines(run_dir) >= 1)
     started = time.monotonic()
     second = thbench(entry_script, *_run_args(toy_data, run_dir, "--model-args", "delay_s=0.1", "--batch-size", "1"))
