@@ -1,0 +1,178 @@
+"""The modality-adaptive LLaMA of mPLUG-Owl2 / DocOwl 1.5, with a preallocated KV cache.
+
+Modality-adaptive: the two RMSNorms of each block and the key and value projections have one
+set of weights for text positions (``multiway.0``) and one for image positions
+(``multiway.1``); queries, the output projection and the MLP are shared. Otherwise LLaMA:
+rotary embedding with halves rotated, SwiGLU MLP, RMSNorm computed in float32.
+
+The release decodes one prompt at a time with positions ``0..T-1``; here each row of a
+left-padded batch counts its own tokens, which is what the release computes for that row alone.
+Tokens fed after the prompt are text (``multiway.0``), as in the release.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from model_adapters.mplug_docowl.config import DocOwlConfig
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x.float()
+        y = y * torch.rsqrt(y.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * y.to(x.dtype)
+
+
+class Multiway(nn.Module):
+    """A module with one copy for text positions and one for image positions."""
+
+    def __init__(self, make: Callable[[], nn.Module]) -> None:
+        super().__init__()
+        self.multiway = nn.ModuleList([make(), make()])
+
+    def forward(self, x: torch.Tensor, visual: torch.Tensor | None) -> torch.Tensor:
+        """``visual`` (B, T) marks image positions; ``None`` when there are none."""
+        out = self.multiway[0](x)
+        if visual is not None:
+            out[visual] = self.multiway[1](x[visual]).to(out.dtype)
+        return out
+
+
+@dataclass
+class Rotary:
+    """cos and sin (B, 1, T, head_dim) of the positions being computed."""
+
+    cos: torch.Tensor
+    sin: torch.Tensor
+
+    @classmethod
+    def at(cls, positions: torch.Tensor, config: DocOwlConfig, dtype: torch.dtype) -> "Rotary":
+        dim = config.head_dim
+        inverse = 1.0 / (config.rope_theta ** (torch.arange(0, dim, 2, device=positions.device).float() / dim))
+        steps = positions.float() / config.rope_linear_factor if config.rope_linear_factor != 1.0 else positions.float()
+        freqs = steps[..., None] * inverse
+        angles = torch.cat([freqs, freqs], dim=-1)[:, None]
+        return cls(angles.cos().to(dtype), angles.sin().to(dtype))
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        first, second = x.chunk(2, dim=-1)
+        return x * self.cos + torch.cat([-second, first], dim=-1) * self.sin
+
+
+@dataclass
+class KVCache:
+    """Keys and values of every layer, (B, kv_heads, capacity, head_dim), filled up to
+    ``length``; ``valid`` (B, capacity) marks real (non-padding) positions."""
+
+    keys: list[torch.Tensor]
+    values: list[torch.Tensor]
+    valid: torch.Tensor
+    length: int = 0
+
+    @classmethod
+    def empty(cls, config: DocOwlConfig, batch: int, capacity: int, device: torch.device, dtype: torch.dtype) -> "KVCache":
+        shape = (batch, config.num_key_value_heads, capacity, config.head_dim)
+        layers = config.num_hidden_layers
+        return cls(
+            keys=[torch.zeros(shape, device=device, dtype=dtype) for _ in range(layers)],
+            values=[torch.zeros(shape, device=device, dtype=dtype) for _ in range(layers)],
+            valid=torch.zeros(batch, capacity, dtype=torch.bool, device=device),
+        )
+
+    def attention_mask(self, new: int) -> torch.Tensor:
+        """(B, 1, new, length + new): causal over real positions; a padding query also sees
+        itself (its output is never read) so that no row of the mask is empty."""
+        total = self.length + new
+        queries = torch.arange(self.length, total, device=self.valid.device)
+        keys = torch.arange(total, device=self.valid.device)
+        allowed = (keys[None, :] <= queries[:, None])[None] & self.valid[:, None, :total]
+        return (allowed | (keys[None, None, :] == queries[None, :, None]))[:, None]
+
+
+class Attention(nn.Module):
+    def __init__(self, config: DocOwlConfig) -> None:
+        super().__init__()
+        self.heads, self.kv_heads, self.head_dim = config.num_attention_heads, config.num_key_value_heads, config.head_dim
+        width, bias = config.hidden_size, config.attention_bias
+        kv_width = self.kv_heads * self.head_dim
+        self.q_proj = nn.Linear(width, width, bias=bias)
+        self.k_proj = Multiway(lambda: nn.Linear(width, kv_width, bias=bias))
+        self.v_proj = Multiway(lambda: nn.Linear(width, kv_width, bias=bias))
+        self.o_proj = nn.Linear(width, width, bias=bias)
+
+    def forward(self, x: torch.Tensor, visual: torch.Tensor | None, rotary: Rotary, cache: KVCache, layer: int,
+                mask: torch.Tensor) -> torch.Tensor:
+        batch, length, width = x.shape
+        q = self.q_proj(x).view(batch, length, self.heads, self.head_dim).transpose(1, 2)
+        k = self.k_proj(x, visual).view(batch, length, self.kv_heads, self.head_dim).transpose(1, 2)
+        v = self.v_proj(x, visual).view(batch, length, self.kv_heads, self.head_dim).transpose(1, 2)
+        start, end = cache.length, cache.length + length
+        cache.keys[layer][:, :, start:end] = rotary.apply(k)
+        cache.values[layer][:, :, start:end] = v
+        keys, values = cache.keys[layer][:, :, :end], cache.values[layer][:, :, :end]
+        if self.kv_heads != self.heads:
+            keys = keys.repeat_interleave(self.heads // self.kv_heads, dim=1)
+            values = values.repeat_interleave(self.heads // self.kv_heads, dim=1)
+        context = F.scaled_dot_product_attention(rotary.apply(q), keys, values, attn_mask=mask)
+        return self.o_proj(context.transpose(1, 2).reshape(batch, length, width))
+
+
+class MLP(nn.Module):
+    def __init__(self, config: DocOwlConfig) -> None:
+        super().__init__()
+        self.gate_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(config.intermediate_size, config.hidden_size, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, config: DocOwlConfig) -> None:
+        super().__init__()
+        self.input_layernorm = Multiway(lambda: RMSNorm(config.hidden_size, config.rms_norm_eps))
+        self.self_attn = Attention(config)
+        self.post_attention_layernorm = Multiway(lambda: RMSNorm(config.hidden_size, config.rms_norm_eps))
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor, visual: torch.Tensor | None, rotary: Rotary, cache: KVCache, layer: int,
+                mask: torch.Tensor) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x, visual), visual, rotary, cache, layer, mask)
+        return x + self.mlp(self.post_attention_layernorm(x, visual))
+
+
+class Decoder(nn.Module):
+    """The LLaMA part of the release's ``model`` (its vision parts are added in ``model``)."""
+
+    def __init__(self, config: DocOwlConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.layers = nn.ModuleList(DecoderLayer(config) for _ in range(config.num_hidden_layers))
+        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+
+    def forward(self, embeds: torch.Tensor, positions: torch.Tensor, valid: torch.Tensor, visual: torch.Tensor | None,
+                cache: KVCache) -> torch.Tensor:
+        """Runs ``embeds`` (B, T, H) at ``positions`` (B, T) after what ``cache`` holds and
+        appends their keys and values; ``valid`` (B, T) marks real tokens, ``visual`` image ones."""
+        length = embeds.shape[1]
+        cache.valid[:, cache.length:cache.length + length] = valid
+        rotary = Rotary.at(positions, self.config, embeds.dtype)
+        mask = cache.attention_mask(length)
+        x = embeds
+        for index, layer in enumerate(self.layers):
+            x = layer(x, visual, rotary, cache, index, mask)
+        cache.length += length
+        return self.norm(x)
