@@ -15,8 +15,8 @@ from typing import Iterator
 import torch
 from torch import nn
 
+from model_adapters.common.kv_cache import KVCache
 from model_adapters.mplug_docowl.images import Crops
-from model_adapters.mplug_docowl.llm import KVCache
 from model_adapters.mplug_docowl.model import DocOwlModel
 
 #: The release's ``IMAGE_TOKEN_INDEX``: the id ``tokenizer_image_token`` writes for a crop.
@@ -94,7 +94,9 @@ def greedy(model: DocOwlModel, prompts: list[Prompt], max_new_tokens: int, end_i
     batch = prepare(model, prompts)
     rows, width = batch.valid.shape
     device = batch.embeds.device
-    cache = KVCache.empty(model.config, rows, width + max_new_tokens, device, batch.embeds.dtype)
+    config = model.config
+    cache = KVCache.empty(config.num_hidden_layers, rows, config.num_key_value_heads, width + max_new_tokens, config.head_dim,
+                          device, batch.embeds.dtype)
     hidden = model.model(batch.embeds, batch.positions, batch.valid, batch.visual, cache)
     positions = batch.positions[:, -1:]
     result = Generation(tokens=[[] for _ in range(rows)], scores=[[] for _ in range(rows)] if keep_scores else [])

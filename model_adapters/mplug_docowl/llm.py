@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from model_adapters.common.kv_cache import KVCache
 from model_adapters.mplug_docowl.config import DocOwlConfig
 
 
@@ -70,36 +71,6 @@ class Rotary:
         return x * self.cos + torch.cat([-second, first], dim=-1) * self.sin
 
 
-@dataclass
-class KVCache:
-    """Keys and values of every layer, (B, kv_heads, capacity, head_dim), filled up to
-    ``length``; ``valid`` (B, capacity) marks real (non-padding) positions."""
-
-    keys: list[torch.Tensor]
-    values: list[torch.Tensor]
-    valid: torch.Tensor
-    length: int = 0
-
-    @classmethod
-    def empty(cls, config: DocOwlConfig, batch: int, capacity: int, device: torch.device, dtype: torch.dtype) -> "KVCache":
-        shape = (batch, config.num_key_value_heads, capacity, config.head_dim)
-        layers = config.num_hidden_layers
-        return cls(
-            keys=[torch.zeros(shape, device=device, dtype=dtype) for _ in range(layers)],
-            values=[torch.zeros(shape, device=device, dtype=dtype) for _ in range(layers)],
-            valid=torch.zeros(batch, capacity, dtype=torch.bool, device=device),
-        )
-
-    def attention_mask(self, new: int) -> torch.Tensor:
-        """(B, 1, new, length + new): causal over real positions; a padding query also sees
-        itself (its output is never read) so that no row of the mask is empty."""
-        total = self.length + new
-        queries = torch.arange(self.length, total, device=self.valid.device)
-        keys = torch.arange(total, device=self.valid.device)
-        allowed = (keys[None, :] <= queries[:, None])[None] & self.valid[:, None, :total]
-        return (allowed | (keys[None, None, :] == queries[None, :, None]))[:, None]
-
-
 class Attention(nn.Module):
     def __init__(self, config: DocOwlConfig) -> None:
         super().__init__()
@@ -117,10 +88,7 @@ class Attention(nn.Module):
         q = self.q_proj(x).view(batch, length, self.heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(x, visual).view(batch, length, self.kv_heads, self.head_dim).transpose(1, 2)
         v = self.v_proj(x, visual).view(batch, length, self.kv_heads, self.head_dim).transpose(1, 2)
-        start, end = cache.length, cache.length + length
-        cache.keys[layer][:, :, start:end] = rotary.apply(k)
-        cache.values[layer][:, :, start:end] = v
-        keys, values = cache.keys[layer][:, :, :end], cache.values[layer][:, :, :end]
+        keys, values = cache.store(layer, rotary.apply(k), v)
         if self.kv_heads != self.heads:
             keys = keys.repeat_interleave(self.heads // self.kv_heads, dim=1)
             values = values.repeat_interleave(self.heads // self.kv_heads, dim=1)
@@ -167,12 +135,10 @@ class Decoder(nn.Module):
                 cache: KVCache) -> torch.Tensor:
         """Runs ``embeds`` (B, T, H) at ``positions`` (B, T) after what ``cache`` holds and
         appends their keys and values; ``valid`` (B, T) marks real tokens, ``visual`` image ones."""
-        length = embeds.shape[1]
-        cache.valid[:, cache.length:cache.length + length] = valid
+        mask = cache.extend(valid)
         rotary = Rotary.at(positions, self.config, embeds.dtype)
-        mask = cache.attention_mask(length)
         x = embeds
         for index, layer in enumerate(self.layers):
             x = layer(x, visual, rotary, cache, index, mask)
-        cache.length += length
+        cache.length += embeds.shape[1]
         return self.norm(x)

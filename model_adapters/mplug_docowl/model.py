@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from model_adapters.common.checkpoints import assign_tensors, refuse_missing
 from model_adapters.mplug_docowl.config import DocOwlConfig
 from model_adapters.mplug_docowl.llm import Decoder
 from model_adapters.mplug_docowl.visual import HReducer, VisionModel
@@ -20,10 +21,6 @@ from model_adapters.qwen_vl.model import read_checkpoint
 
 #: Checkpoint entries for buffers that are computed, not learnt.
 _COMPUTED_KEYS = re.compile(r".*\.rotary_emb\.inv_freq$")
-
-
-class CheckpointError(ValueError):
-    pass
 
 
 class DocOwlBackbone(Decoder):
@@ -53,20 +50,6 @@ class DocOwlModel(nn.Module):
         config = DocOwlConfig.from_folder(folder)
         with torch.device("meta"):
             model = cls(config)
-        expected = model.state_dict()
-        found = set()
-        for name, tensor in read_checkpoint(folder):
-            if name not in expected:
-                if _COMPUTED_KEYS.match(name):
-                    continue
-                raise CheckpointError(f"{folder}: tensor {name!r} has no place in a DocOwl 1.5 model; is this the right folder?")
-            if tuple(tensor.shape) != tuple(expected[name].shape):
-                raise CheckpointError(f"{folder}: {name} has shape {tuple(tensor.shape)}, config.json implies {tuple(expected[name].shape)}")
-            owner_name, _, attribute = name.rpartition(".")
-            setattr(model.get_submodule(owner_name), attribute, nn.Parameter(tensor.to(device=device, dtype=dtype), requires_grad=False))
-            found.add(name)
-        missing = sorted(set(expected) - found)
-        if missing:
-            listed = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
-            raise CheckpointError(f"{folder}: the weights lack {len(missing)} tensors ({listed})")
+        missing = assign_tensors(model, read_checkpoint(folder), folder, "DocOwl 1.5", dtype, device, _COMPUTED_KEYS)
+        refuse_missing(folder, missing)
         return model.eval()

@@ -217,13 +217,13 @@ def main() -> None:
     parser.add_argument("--release", type=Path, required=True, help="the DocOwl1.5 folder of the release")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    install_torchvision_stand_in()
-    sys.path.insert(0, str(args.release))
     torch.manual_seed(SEED)
     torch.set_num_threads(1)
 
     from transformers import AutoTokenizer, LlamaTokenizer
 
+    install_torchvision_stand_in()  # after transformers, which probes for torchvision's spec
+    sys.path.insert(0, str(args.release))
     from mplug_docowl.constants import IMAGE_TOKEN_INDEX
     from mplug_docowl.conversation import conv_templates
     from mplug_docowl.mm_utils import KeywordsStoppingCriteria, tokenizer_image_token
