@@ -38,6 +38,9 @@ class DocOwlOptions:
     dtype: DtypeName = "auto"
     #: Replaces the requests' ``max_new_tokens`` when set.
     max_new_tokens: int | None = None
+    #: The release's ``add_global_img``: the whole image as a first crop. On in its benchmark
+    #: evaluation; its text localization evaluation (DocLocal4K) turns it off.
+    global_view: bool = True
 
 
 @register_adapter("docowl")
@@ -77,7 +80,7 @@ class DocOwlAdapter(ModelAdapter):
             "device": str(self._device),
             "dtype": str(self._dtype).removeprefix("torch."),
             "implementation": "thbench native (model_adapters.mplug_docowl)",
-            "cropping": "grid_9 anchors + global view, textual crop indicators",
+            "cropping": "grid_9 anchors" + (" + global view" if self.options.global_view else "") + ", textual crop indicators",
             "template": "mplug_owl2",
             "decoding": "greedy until </s>, KV cache; special tokens decoded, text stripped, </s> removed",
         }
@@ -91,7 +94,7 @@ class DocOwlAdapter(ModelAdapter):
         if len(request.images) > 1:
             raise ValueError(f"DocOwl 1.5 reads one image per prompt; request {request.key!r} has {len(request.images)}")
         size = self._model.config.vision.image_size
-        crops = [crop(open_image(image), size) for image in request.images]
+        crops = [crop(open_image(image), size, self.options.global_view) for image in request.images]
         text = conversation(user_turn(prompt_parts(request.prompt, len(request.images)), crops))
         return Prompt(tuple(encode_prompt(self._tokenizer, text, IMAGE_INDEX)), tuple(crops))
 

@@ -29,10 +29,12 @@ IMAGE_TOKEN = "<|image|>"
 
 @dataclass(frozen=True)
 class Crops:
-    """``pixels`` (1 + rows * cols, 3, size, size): the global view, then the crops row by row."""
+    """``pixels`` (rows * cols + 1 or rows * cols, 3, size, size): the global view when there
+    is one, then the crops row by row."""
 
     pixels: torch.Tensor
     grid: tuple[int, int]
+    global_view: bool = True
 
     @property
     def positions(self) -> list[tuple[int, int]]:
@@ -43,7 +45,7 @@ class Crops:
         """The image's part of the user turn: ``<global_img><|image|>`` then
         ``<crop_img_row{r}_col{c}><|image|>`` for each crop."""
         crops = "".join(f"<crop_img_row{r}_col{c}>{IMAGE_TOKEN}" for r, c in self.positions)
-        return f"<global_img>{IMAGE_TOKEN}{crops}"
+        return f"<global_img>{IMAGE_TOKEN}{crops}" if self.global_view else crops
 
 
 def _iou(boxes: torch.Tensor, areas: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
@@ -76,13 +78,16 @@ def to_tensor(image: Image.Image) -> torch.Tensor:
     return pixels.sub(torch.tensor(MEAN)[:, None, None]).div(torch.tensor(STD)[:, None, None])
 
 
-def crop(image: Image.Image, size: int, anchors: tuple[tuple[int, int], ...] = GRID_9) -> Crops:
+def crop(image: Image.Image, size: int, global_view: bool = True, anchors: tuple[tuple[int, int], ...] = GRID_9) -> Crops:
+    """``global_view``: the release's ``add_global_img`` (on for its benchmark evaluation, off
+    for its text localization evaluation, ``docowl_doclocal4k_evaluate.py``)."""
     image = image.convert("RGB")
     rows, cols = anchors[select_grid(image.width, image.height, size, anchors)]
-    whole = to_tensor(image.resize((size, size), Image.Resampling.BICUBIC))
     grid = to_tensor(image.resize((cols * size, rows * size), Image.Resampling.BICUBIC))
     pieces = grid.unflatten(1, (rows, size)).unflatten(3, (cols, size)).permute(1, 3, 0, 2, 4).reshape(rows * cols, 3, size, size)
-    return Crops(torch.cat([whole[None], pieces]), (rows, cols))
+    if global_view:
+        pieces = torch.cat([to_tensor(image.resize((size, size), Image.Resampling.BICUBIC))[None], pieces])
+    return Crops(pieces, (rows, cols), global_view)
 
 
 def user_turn(parts: list[str | None], crops: list[Crops]) -> str:

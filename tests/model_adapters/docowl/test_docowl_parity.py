@@ -58,7 +58,7 @@ def image(name: str) -> Image.Image:
 
 
 def case_prompt(case: dict, tokenizer: LlamaTokenizer) -> tuple[str, Prompt]:
-    crops = crop(image(case["image"]), 448)
+    crops = crop(image(case["image"]), 448, case["global_view"])
     text = conversation(user_turn([None, case["query"]], [crops]))
     return text, Prompt(tuple(encode_prompt(tokenizer, text, IMAGE_INDEX)), (crops,))
 
@@ -99,7 +99,7 @@ def test_crop_features_match_the_release(name, tensors, model):
     assert relative_error(features[-1], tensors[f"{name}.features_last_crop"]) < TOLERANCE
 
 
-@pytest.mark.parametrize("name", ["doc_what", "doc_total", "small_read"])
+@pytest.mark.parametrize("name", ["doc_what", "doc_total", "small_read", "doc_local"])
 def test_prompt_logits_and_greedy_tokens_match_the_release(name, reference, tensors, tokenizer, model):
     case = reference["cases"][name]
     text, prompt = case_prompt(case, tokenizer)
