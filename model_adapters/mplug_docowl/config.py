@@ -55,17 +55,9 @@ class DocOwlConfig:
     intermediate_size: int = 11008
     num_hidden_layers: int = 32
     num_attention_heads: int = 32
-    num_key_value_heads: int = 32
-    max_position_embeddings: int = 2048
     rms_norm_eps: float = 1e-6
     rope_theta: float = 10000.0
-    #: Position divisor of linear RoPE scaling (1 without ``rope_scaling``).
-    rope_linear_factor: float = 1.0
     attention_bias: bool = False
-    bos_token_id: int = 1
-    eos_token_id: int = 2
-    #: The dtype the release is loaded in by ``DocOwlInfer`` (float16), used on accelerators.
-    release_dtype: str = "float16"
 
     @property
     def head_dim(self) -> int:
@@ -91,15 +83,18 @@ class DocOwlConfig:
         reducer = HReducerConfig(**_known(HReducerConfig, visual["visual_hreducer"]))
         if reducer.hidden_size != vision.hidden_size:
             raise DocOwlConfigError(f"{source}: H-Reducer width {reducer.hidden_size} differs from the ViT's {vision.hidden_size}")
-        values = _known(cls, raw, exclude={"vision", "reducer", "rope_linear_factor", "release_dtype"})
-        values.setdefault("num_key_value_heads", raw.get("num_attention_heads", 32))
-        if values["num_key_value_heads"] is None:
-            values["num_key_value_heads"] = raw.get("num_attention_heads", 32)
-        config = cls(vision=vision, reducer=reducer, rope_linear_factor=_rope_factor(raw, source), **values)
+        config = cls(vision=vision, reducer=reducer, **_known(cls, raw, exclude={"vision", "reducer"}))
         if config.head_dim * config.num_attention_heads != config.hidden_size:
             raise DocOwlConfigError(f"{source}: hidden_size must be a multiple of num_attention_heads")
-        if raw.get("pretraining_tp", 1) != 1:
-            raise DocOwlConfigError(f"{source}: pretraining_tp {raw['pretraining_tp']} is not supported (1 is)")
+        # DocOwl 1.5 is LLaMA-2 7B: one key/value head per query head, plain RoPE.
+        unsupported = {
+            "num_key_value_heads": raw.get("num_key_value_heads") not in (None, config.num_attention_heads),
+            "rope_scaling": bool(raw.get("rope_scaling")),
+            "pretraining_tp": raw.get("pretraining_tp", 1) != 1,
+        }
+        for key, found in unsupported.items():
+            if found:
+                raise DocOwlConfigError(f"{source}: {key}={raw[key]!r} is not supported by this implementation of DocOwl 1.5")
         return config
 
     @classmethod
@@ -112,11 +107,3 @@ def _known(kind: type, raw: dict[str, Any], exclude: frozenset[str] | set[str] =
     fields = set(kind.__dataclass_fields__) - set(exclude)
     return {key: value for key, value in raw.items() if key in fields}
 
-
-def _rope_factor(raw: dict[str, Any], source: str) -> float:
-    scaling = raw.get("rope_scaling")
-    if not scaling:
-        return 1.0
-    if scaling.get("type") != "linear":
-        raise DocOwlConfigError(f"{source}: rope_scaling {scaling} is not supported (none or linear is)")
-    return float(scaling["factor"])

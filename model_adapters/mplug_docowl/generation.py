@@ -95,7 +95,7 @@ def greedy(model: DocOwlModel, prompts: list[Prompt], max_new_tokens: int, end_i
     rows, width = batch.valid.shape
     device = batch.embeds.device
     config = model.config
-    cache = KVCache.empty(config.num_hidden_layers, rows, config.num_key_value_heads, width + max_new_tokens, config.head_dim,
+    cache = KVCache.empty(config.num_hidden_layers, rows, config.num_attention_heads, width + max_new_tokens, config.head_dim,
                           device, batch.embeds.dtype)
     hidden = model.model(batch.embeds, batch.positions, batch.valid, batch.visual, cache)
     positions = batch.positions[:, -1:]

@@ -61,8 +61,7 @@ class Rotary:
     def at(cls, positions: torch.Tensor, config: DocOwlConfig, dtype: torch.dtype) -> "Rotary":
         dim = config.head_dim
         inverse = 1.0 / (config.rope_theta ** (torch.arange(0, dim, 2, device=positions.device).float() / dim))
-        steps = positions.float() / config.rope_linear_factor if config.rope_linear_factor != 1.0 else positions.float()
-        freqs = steps[..., None] * inverse
+        freqs = positions.float()[..., None] * inverse
         angles = torch.cat([freqs, freqs], dim=-1)[:, None]
         return cls(angles.cos().to(dtype), angles.sin().to(dtype))
 
@@ -74,24 +73,20 @@ class Rotary:
 class Attention(nn.Module):
     def __init__(self, config: DocOwlConfig) -> None:
         super().__init__()
-        self.heads, self.kv_heads, self.head_dim = config.num_attention_heads, config.num_key_value_heads, config.head_dim
+        self.heads, self.head_dim = config.num_attention_heads, config.head_dim
         width, bias = config.hidden_size, config.attention_bias
-        kv_width = self.kv_heads * self.head_dim
         self.q_proj = nn.Linear(width, width, bias=bias)
-        self.k_proj = Multiway(lambda: nn.Linear(width, kv_width, bias=bias))
-        self.v_proj = Multiway(lambda: nn.Linear(width, kv_width, bias=bias))
+        self.k_proj = Multiway(lambda: nn.Linear(width, width, bias=bias))
+        self.v_proj = Multiway(lambda: nn.Linear(width, width, bias=bias))
         self.o_proj = nn.Linear(width, width, bias=bias)
 
     def forward(self, x: torch.Tensor, visual: torch.Tensor | None, rotary: Rotary, cache: KVCache, layer: int,
                 mask: torch.Tensor) -> torch.Tensor:
         batch, length, width = x.shape
         q = self.q_proj(x).view(batch, length, self.heads, self.head_dim).transpose(1, 2)
-        k = self.k_proj(x, visual).view(batch, length, self.kv_heads, self.head_dim).transpose(1, 2)
-        v = self.v_proj(x, visual).view(batch, length, self.kv_heads, self.head_dim).transpose(1, 2)
+        k = self.k_proj(x, visual).view(batch, length, self.heads, self.head_dim).transpose(1, 2)
+        v = self.v_proj(x, visual).view(batch, length, self.heads, self.head_dim).transpose(1, 2)
         keys, values = cache.store(layer, rotary.apply(k), v)
-        if self.kv_heads != self.heads:
-            keys = keys.repeat_interleave(self.heads // self.kv_heads, dim=1)
-            values = values.repeat_interleave(self.heads // self.kv_heads, dim=1)
         context = F.scaled_dot_product_attention(rotary.apply(q), keys, values, attn_mask=mask)
         return self.o_proj(context.transpose(1, 2).reshape(batch, length, width))
 

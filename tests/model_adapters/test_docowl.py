@@ -96,3 +96,7 @@ def test_folders_of_other_models_are_refused_before_loading(tmp_path):
     (other / "config.json").write_text(json.dumps(config))
     with pytest.raises(DocOwlConfigError, match="model_type 'llama'"):
         ADAPTERS.get("docowl").from_args({"model": str(other)})
+    config["model_type"], config["rope_scaling"] = "mplug_docowl", {"type": "linear", "factor": 2.0}
+    (other / "config.json").write_text(json.dumps(config))
+    with pytest.raises(DocOwlConfigError, match="rope_scaling=.* is not supported"):
+        ADAPTERS.get("docowl").from_args({"model": str(other)})
