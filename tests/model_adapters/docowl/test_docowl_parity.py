@@ -69,6 +69,20 @@ def test_the_tokenizer_encodes_and_decodes_as_released(reference, tokenizer):
         assert tokenizer.decode(case["ids"]) == case["decoded"], case["text"]
 
 
+def test_a_tokenizer_config_without_legacy_reads_as_transformers_4_31_did(reference, tmp_path):
+    """Then the piece after a special token keeps its dummy-prefix space (legacy=True)."""
+    shutil.copy(FIXTURE / "model" / "tokenizer.model", tmp_path)
+    settings = json.loads((FIXTURE / "model" / "tokenizer_config.json").read_text(encoding="utf-8"))
+    del settings["legacy"]
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(settings), encoding="utf-8")
+    legacy = LlamaTokenizer.from_folder(tmp_path)
+    cases = reference["tokenizer_legacy"]
+    assert [case["ids"] for case in cases] != [case["ids"] for case in reference["tokenizer"]]
+    for case in cases:
+        assert legacy.encode(case["text"]) == case["ids"], case["text"]
+        assert legacy.decode(case["ids"]) == case["decoded"], case["text"]
+
+
 @pytest.mark.parametrize("name", ["doc", "small"])
 def test_the_crops_match_the_release(name, reference, tensors):
     released = reference["images"][name]

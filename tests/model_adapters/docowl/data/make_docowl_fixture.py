@@ -263,11 +263,23 @@ def main() -> None:
     processor = processors[True]
     images = draw_images(out)
 
-    reference: dict = {"max_new_tokens": MAX_NEW_TOKENS, "tokenizer": [], "images": {}, "cases": {}}
+    reference: dict = {"max_new_tokens": MAX_NEW_TOKENS, "tokenizer": [], "tokenizer_legacy": [], "images": {}, "cases": {}}
     tensors: dict[str, torch.Tensor] = {}
-    for text in TOKENIZER_TEXTS:
-        ids = tokenizer(text).input_ids
-        reference["tokenizer"].append({"text": text, "ids": ids, "decoded": tokenizer.decode(ids)})
+    # the folder's tokenizer (legacy=False), and the same folder loaded with a
+    # tokenizer_config.json that does not name legacy (transformers 4.31 then uses legacy=True)
+    legacy_folder = out / "tokenizer-legacy"
+    LlamaTokenizer(vocab_file=str(folder / "tokenizer.model")).save_pretrained(legacy_folder)
+    settings = json.loads((legacy_folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    settings.pop("legacy")
+    (legacy_folder / "tokenizer_config.json").write_text(json.dumps(settings), encoding="utf-8")
+    legacy = AutoTokenizer.from_pretrained(legacy_folder, use_fast=False)
+    for path in legacy_folder.iterdir():
+        path.unlink()
+    legacy_folder.rmdir()
+    for key, variant in (("tokenizer", tokenizer), ("tokenizer_legacy", legacy)):
+        for text in TOKENIZER_TEXTS:
+            ids = variant(text).input_ids
+            reference[key].append({"text": text, "ids": ids, "decoded": variant.decode(ids)})
     for name, image in images.items():
         anchor_index = processor.resizer(image, skip_resize=True)
         pixels, positions, _ = processor(images=image, query="<|image|>x")
