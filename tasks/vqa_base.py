@@ -123,6 +123,17 @@ def vqa_profiles(monkey_max_new_tokens: int = 100) -> dict[str, PromptProfile]:
                 "greedy, <point>/<box> blocks removed and the text stripped before scoring"
             ),
         ),
+        "docowl": PromptProfile(
+            name="docowl",
+            template=f"{IMAGE_PLACEHOLDER}{{question}}",
+            extraction=STRIP_ONLY,
+            max_new_tokens=512,
+            source=(
+                "github.com/X-PLUG/mPLUG-DocOwl DocOwl1.5/docowl_benchmark_evaluate.py: the test file's user turn "
+                "with <|image|> removed, passed to DocOwlInfer.inference, which puts the image first, applies the "
+                "mplug_owl2 template and decodes greedily (max_new_tokens 512); the answer stripped"
+            ),
+        ),
         "tgdoc": PromptProfile(
             name="tgdoc",
             template=f"{IMAGE_PLACEHOLDER}\n{{question}} Support your reasoning with the coordinates [xmin, ymin, xmax, ymax]",
