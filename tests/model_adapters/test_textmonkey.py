@@ -12,6 +12,7 @@ from bench.adapter import ADAPTERS
 from bench.boxes import parse_region
 from model_adapters.qwen_vl.config import QwenVLConfigError
 from tasks.grounding import GroundingTask
+from tests.model_adapters.conftest import answers_at_batch_sizes
 
 FIXTURES = Path(__file__).parent / "qwen_vl" / "data"
 TEXTMONKEY = FIXTURES / "textmonkey_tiny" / "model"
@@ -28,14 +29,8 @@ def adapter():
 
 
 def test_answers_the_starter_reading_tasks_with_its_prompts_at_any_batch_size(run_cli):
-    answers = []
-    for batch_size in ("1", "2"):
-        result = run_cli("textmonkey", f"model={TEXTMONKEY},device=cpu,max_new_tokens=5", READING_TASKS,
-                         "--limit", "2", "--batch-size", batch_size, name=f"batch-{batch_size}")
-        assert result.code == 0
-        records = [record for task in READING_TASKS.split(",") for record in result.predictions(task)]
-        assert len(records) == 4 and all(record["error"] is None for record in records)
-        answers.append({record["key"]: record["raw"] for record in records})
+    args = f"model={TEXTMONKEY},device=cpu,max_new_tokens=5"
+    answers, result = answers_at_batch_sizes(run_cli, "textmonkey", args, READING_TASKS, 2, ("1", "2"))
     assert answers[0] == answers[1]
     manifest = result.manifest()
     for task in READING_TASKS.split(","):

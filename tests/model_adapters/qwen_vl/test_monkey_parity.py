@@ -4,14 +4,13 @@ the greedy tokens, at a tolerance that a 1e-5 relative difference fails."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from model_adapters.qwen_vl.generation import Prompt
 from model_adapters.qwen_vl.images import window_views
@@ -28,26 +27,6 @@ from tests.model_adapters.qwen_vl.parity import fixture_prompt as parity_prompt
 FIXTURE = Path(__file__).parent / "data" / "monkey_tiny"
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def reference() -> dict:
-    return json.loads((FIXTURE / "reference.json").read_text(encoding="utf-8"))
-
-
-@pytest.fixture(scope="module")
-def tensors() -> dict[str, torch.Tensor]:
-    return load_file(FIXTURE / "reference.safetensors")
-
-
-@pytest.fixture(scope="module")
-def model() -> MonkeyModel:
-    return MonkeyModel.from_folder(FIXTURE / "model", torch.float32, torch.device("cpu"))
-
-
-@pytest.fixture(scope="module")
-def tokenizer() -> QwenTokenizer:
-    return QwenTokenizer.from_folder(FIXTURE / "model")
 
 
 def fixture_prompt(case: dict, tokenizer: QwenTokenizer, span: int) -> Prompt:

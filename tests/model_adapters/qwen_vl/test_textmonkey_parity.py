@@ -5,18 +5,14 @@ greedy tokens, at a tolerance that a 1e-5 relative difference fails."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
-from safetensors.torch import load_file
 
 from model_adapters.qwen_vl.config import QwenVLConfig
 from model_adapters.qwen_vl.images import full_and_global_views
-from model_adapters.qwen_vl.model import MonkeyModel
-from model_adapters.qwen_vl.tokenizer import QwenTokenizer
 from tests.model_adapters.qwen_vl.parity import (
     TOLERANCE,
     assert_greedy_matches,
@@ -29,26 +25,6 @@ FIXTURE = Path(__file__).parent / "data" / "textmonkey_tiny"
 CASES = ["vqa_sign", "vqa_noise", "grounding_sign", "spotting_sign", "two_images"]
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def reference() -> dict:
-    return json.loads((FIXTURE / "reference.json").read_text(encoding="utf-8"))
-
-
-@pytest.fixture(scope="module")
-def tensors() -> dict[str, torch.Tensor]:
-    return load_file(FIXTURE / "reference.safetensors")
-
-
-@pytest.fixture(scope="module")
-def model() -> MonkeyModel:
-    return MonkeyModel.from_folder(FIXTURE / "model", torch.float32, torch.device("cpu"))
-
-
-@pytest.fixture(scope="module")
-def tokenizer() -> QwenTokenizer:
-    return QwenTokenizer.from_folder(FIXTURE / "model")
 
 
 def test_the_folder_reads_as_textmonkey_with_its_options():

@@ -29,8 +29,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
-from make_monkey_fixture import LLM, MAX_NEW_TOKENS, RANKS, SPECIALS, TOKENIZER_TEXTS, fixture_images, install_torchvision_stand_in
-from safetensors.torch import save_file
+from make_monkey_fixture import (
+    LLM,
+    RANKS,
+    SPECIALS,
+    fixture_images,
+    install_torchvision_stand_in,
+    record_cases,
+    write_reference,
+)
 
 VISUAL = {"heads": 4, "layers": 3, "mlp_ratio": 2.0, "output_dim": 128, "width": 64}
 #: What ``finetune_multitask_dialouge_doc.py`` writes into ``config.visual`` when
@@ -187,30 +194,8 @@ def main() -> None:
     tokenizer.IMG_TOKEN_SPAN = config.visual["n_queries"]
     images = fixture_images(out)
     textured_sign(images["sign"])
-    tensors: dict[str, torch.Tensor] = {}
-    cases = {}
+    tensors, cases = record_cases(model, tokenizer, prompts(), images)
     with torch.no_grad():
-        for name, (template, used) in prompts().items():
-            text = template.format(**{key: str(path) for key, path in images.items()})
-            ids = tokenizer(text, return_tensors="pt")
-            logits = model(input_ids=ids.input_ids, attention_mask=ids.attention_mask).logits[0, -1]
-            generated = model.generate(
-                input_ids=ids.input_ids, attention_mask=ids.attention_mask, do_sample=False, num_beams=1,
-                max_new_tokens=MAX_NEW_TOKENS, min_new_tokens=1, length_penalty=1, num_return_sequences=1,
-                use_cache=True, pad_token_id=tokenizer.eod_id, eos_token_id=tokenizer.eod_id,
-                output_scores=True, return_dict_in_generate=True,
-            )
-            new = generated.sequences[0, ids.input_ids.shape[1]:].tolist()
-            tensors[f"{name}.first_logits"] = logits.float().contiguous()
-            tensors[f"{name}.step_scores"] = torch.stack([s[0] for s in generated.scores]).float().contiguous()
-            cases[name] = {
-                "prompt": re.sub(r"<img>\{(\w+)\}</img>", r"<image:\1>", template),
-                "images": used,
-                "input_ids": ids.input_ids[0].tolist(),
-                "greedy_tokens": new,
-                "decoded_skip_special": tokenizer.decode(new, skip_special_tokens=True).strip(),
-                "decoded_keep_special": tokenizer.decode(new, skip_special_tokens=False),
-            }
         visual = model.transformer.visual
         recorded: dict[str, torch.Tensor] = {}
         first = visual.transformer.window_attention[0]
@@ -227,22 +212,8 @@ def main() -> None:
         for name, path in images.items():
             pixels = visual.image_transform(Image.open(path).convert("RGB")).unsqueeze(0)
             margins[name] = resampler_margin(visual(pixels, None, add_window=True)[0], config.visual["r"])
-    tokenizer_cases = [
-        {"text": text, "ids": tokenizer(text).input_ids, "decoded": tokenizer.decode(tokenizer(text).input_ids)}
-        for text in TOKENIZER_TEXTS
-    ]
-    save_file(tensors, out / "reference.safetensors")
-    reference = {
-        "made_by": "make_textmonkey_fixture.py with the released TextMonkey code",
-        "image_start_id": config.visual["image_start_id"],
-        "image_token_span": tokenizer.IMG_TOKEN_SPAN,
-        "max_new_tokens": MAX_NEW_TOKENS,
-        "token_resampler_margin": margins,
-        "cases": cases,
-        "tokenizer": tokenizer_cases,
-    }
-    (out / "reference.json").write_text(json.dumps(reference, indent=1, ensure_ascii=False) + "\n")
-
+    write_reference(out, "make_textmonkey_fixture.py with the released TextMonkey code", config, tokenizer, cases, tensors,
+                    token_resampler_margin=margins)
 
 if __name__ == "__main__":
     main()
