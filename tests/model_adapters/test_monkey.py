@@ -123,8 +123,9 @@ def test_a_tokenizer_file_of_other_weights_is_refused_at_load(tmp_path):
         adapter.load()
 
 
-def test_every_question_answering_task_has_a_monkey_profile():
-    """So that no task falls back to a prompt Monkey was never trained on."""
+@pytest.mark.parametrize("profile", ["monkey", "textmonkey"])
+def test_every_question_answering_task_has_a_monkey_profile(profile):
+    """So that no task falls back to a prompt Monkey or TextMonkey was never trained on."""
     from bench.task import TASKS
     from bench.types import RequestKind
 
@@ -133,4 +134,4 @@ def test_every_question_answering_task_has_a_monkey_profile():
     for name, task in answering:
         profiles = getattr(task, "profiles", None)
         if profiles:
-            assert "monkey" in profiles, name
+            assert profile in profiles, name

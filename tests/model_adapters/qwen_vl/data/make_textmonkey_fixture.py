@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
+from safetensors.torch import save_file
 from make_monkey_fixture import (
     LLM,
     RANKS,
@@ -157,6 +158,23 @@ def sampled(grid: torch.Tensor) -> torch.Tensor:
     return grid[0, :, ::4, ::4].float().contiguous()
 
 
+def lora_references(main_visual: torch.nn.Module, visual_config: dict, sign: Path, out: Path) -> dict[str, torch.Tensor]:
+    """The released vision encoder with per-window LoRA (``lora_repeat_num`` 4), which the
+    TextMonkey training script can also make: the folder's encoder plus random adapters (only
+    those stored, in ``lora_visual.safetensors`` under the encoder's own names), and the sign's
+    features (every fourth token) as ``TextMonkeyModel`` asks for them, with one adapter per
+    window (``lora_idx`` 4) and with adapter 0 for every window (``lora_idx`` 1, what
+    ``lora_repeat_num`` 1 computes)."""
+    from monkey_model.text_monkey.visual_text import VisionTransformer
+
+    visual = VisionTransformer(**{**visual_config, "lora_repeat_num": 4}).eval()
+    randomise(visual, seed=16)
+    missing = visual.load_state_dict(main_visual.state_dict(), strict=False).missing_keys
+    assert missing and all("_lora." in name for name in missing)
+    save_file({name: visual.state_dict()[name].half().contiguous() for name in missing}, out / "lora_visual.safetensors")
+    return {f"sign.lora_{count}_features": visual.encode([str(sign)], lora_idx=count)[0, ::4].float().contiguous() for count in (4, 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--release", type=Path, required=True, help="checkout of github.com/Yuliang-Liu/Monkey")
@@ -204,7 +222,7 @@ def main() -> None:
         tensors["sign.image_features"] = visual.encode([str(images["sign"])])[0].float().contiguous()
         tensors["sign.window_attention_0_input"] = sampled(recorded["before"])
         tensors["sign.window_attention_0_output"] = sampled(recorded["after"])
-        tensors["sign.local_features"] = visual(full, None, add_window=True)[0].float().contiguous()
+        tensors["sign.local_features"] = visual(full, None, add_window=True)[0, ::2].float().contiguous()
         global_view = torch.nn.functional.interpolate(full, size=(448, 448), mode="bicubic")
         tensors["sign.global_features"] = visual(global_view, lora_idx=None, add_window=False)[0].float().contiguous()
         tensors["sign.pixels"] = full[0, :, ::32, ::32].float().contiguous()
@@ -212,6 +230,7 @@ def main() -> None:
         for name, path in images.items():
             pixels = visual.image_transform(Image.open(path).convert("RGB")).unsqueeze(0)
             margins[name] = resampler_margin(visual(pixels, None, add_window=True)[0], config.visual["r"])
+        tensors.update(lora_references(visual, config.visual, images["sign"], out))
     write_reference(out, "make_textmonkey_fixture.py with the released TextMonkey code", config, tokenizer, cases, tensors,
                     token_resampler_margin=margins)
 
