@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from model_adapters.qwen_vl.config import QwenVLConfig, VisualConfig
+from model_adapters.qwen_vl.config import QwenVLConfig, QwenVLConfigError, VisualConfig
 from model_adapters.qwen_vl.images import full_and_global_views
 from model_adapters.qwen_vl.model import MonkeyModel
 from model_adapters.qwen_vl.text_visual import TextMonkeyVisionTransformer
@@ -123,3 +123,16 @@ def test_per_window_lora_matches_the_release(adapters, tensors, model):
         features = encoder_with_lora(model, adapters).encode([Image.open(FIXTURE / "images" / "sign.png")])[0]
     assert relative_error(features[::4], tensors[f"sign.lora_{adapters}_features"]) < TOLERANCE
     assert relative_error(features[::4], tensors["sign.image_features"][::4]) > 1e-3  # the adapters matter
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"n_queries": 1024}, "n_queries 1024 is not the span its encoder makes \\(768"),
+    ({"image_size": [896, 448]}, "not square"),
+    ({"lora_repeat_num": 2}, "lora_repeat_num 2 is neither 0, 1 nor one per 448-pixel window"),
+    ({"window_dim": [16]}, "differ in length"),
+])
+def test_inconsistent_visual_options_are_refused_with_the_reason(change, message):
+    raw = json.loads((FIXTURE / "model" / "config.json").read_text(encoding="utf-8"))
+    raw["visual"].update(change)
+    with pytest.raises(QwenVLConfigError, match=message):
+        QwenVLConfig.from_dict(raw)
