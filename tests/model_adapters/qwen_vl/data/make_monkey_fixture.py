@@ -26,6 +26,7 @@ import re
 import shutil
 import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -54,6 +55,10 @@ LLM = {
     "torch_dtype": "float16",
 }
 VISUAL = {"heads": 4, "layers": 2, "mlp_ratio": 2.0, "output_dim": 128, "width": 64}
+
+
+#: (name, shape, generator) -> a tensor's random value, or None.
+Special = Callable[[str, torch.Size, torch.Generator], "torch.Tensor | None"]
 
 
 def install_torchvision_stand_in() -> None:
@@ -124,12 +129,16 @@ def tiny_config(release: Path) -> dict:
     return config
 
 
-def randomise(model: torch.nn.Module, seed: int) -> None:
-    """Every tensor random and non-zero, scaled by its fan-in, rounded to float16."""
+def randomise(model: torch.nn.Module, seed: int, special: Special | None = None) -> None:
+    """Every tensor random and non-zero, scaled by its fan-in, rounded to float16; ``special``
+    may draw a tensor otherwise (from the same generator), returning None to leave it to the rules."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, tensor in sorted(model.state_dict().items()):
-            if name.endswith(("ln_1.weight", "ln_2.weight", "ln_f.weight", "ln_pre.weight", "ln_post.weight",
+            value = special(name, tensor.shape, generator) if special else None
+            if value is not None:
+                pass
+            elif name.endswith(("ln_1.weight", "ln_2.weight", "ln_f.weight", "ln_pre.weight", "ln_post.weight",
                               "ln_q.weight", "ln_kv.weight", "lora_scale")):
                 value = 1.0 + 0.2 * torch.randn(tensor.shape, generator=generator)
             elif tensor.dim() >= 2:

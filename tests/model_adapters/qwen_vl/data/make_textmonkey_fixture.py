@@ -36,6 +36,7 @@ from make_monkey_fixture import (
     SPECIALS,
     fixture_images,
     install_torchvision_stand_in,
+    randomise,
     record_cases,
     write_reference,
 )
@@ -93,32 +94,20 @@ def tiny_config(release: Path) -> dict:
 _NEAR_ONE = re.compile(r".*(ln_\w+|norm\w*)\.weight$|.*(lora_)?scale$")
 
 
-def randomise(model: torch.nn.Module, seed: int) -> None:
-    """Every tensor random and non-zero, rounded to float16: norms and scales around 1, matrices
-    scaled by fan-in, the shifted-window position tables around 0.5 (so that the layers they
-    feed matter), vectors small."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, tensor in sorted(model.state_dict().items()):
-            if _NEAR_ONE.match(name):
-                value = 1.0 + 0.2 * torch.randn(tensor.shape, generator=generator)
-            elif ".window_attention." in name and name.endswith("position_embedding"):
-                value = 0.5 * torch.randn(tensor.shape, generator=generator)
-            elif name.endswith("attn_pool.attn.in_proj_weight"):
-                # Sharper resampler attention (queries and keys x3): its 256 tokens per window
-                # then differ enough that the token resampler's choice is far from a tie.
-                value = torch.randn(tensor.shape, generator=generator) / math.sqrt(tensor.shape[1])
-                value[: 2 * tensor.shape[1]] *= 3.0
-            elif tensor.dim() >= 2:
-                fan_in = math.prod(tensor.shape[1:]) if "proj" != name.rsplit(".", 1)[-1] else tensor.shape[0]
-                value = torch.randn(tensor.shape, generator=generator) / math.sqrt(fan_in)
-                if name == "lm_head.weight":
-                    value = value * 8.0
-                    value[RANKS + SPECIALS:] *= 0.01
-            else:
-                value = 0.1 * torch.randn(tensor.shape, generator=generator)
-            value = torch.where(value == 0, torch.full_like(value, 1e-3), value)
-            tensor.copy_(value.half().float())
+def textmonkey_values(name: str, shape: torch.Size, generator: torch.Generator) -> torch.Tensor | None:
+    """Beside Monkey's rules: every norm and scale around 1, the shifted-window position tables
+    around 0.5 (so that the layers they feed matter), and a sharper resampler attention (queries
+    and keys x3), whose 256 tokens per window then differ enough that the token resampler's
+    choice is far from a tie."""
+    if _NEAR_ONE.match(name):
+        return 1.0 + 0.2 * torch.randn(shape, generator=generator)
+    if ".window_attention." in name and name.endswith("position_embedding"):
+        return 0.5 * torch.randn(shape, generator=generator)
+    if name.endswith("attn_pool.attn.in_proj_weight"):
+        value = torch.randn(shape, generator=generator) / math.sqrt(shape[1])
+        value[: 2 * shape[1]] *= 3.0
+        return value
+    return None
 
 
 def textured_sign(path: Path) -> None:
@@ -168,7 +157,7 @@ def lora_references(main_visual: torch.nn.Module, visual_config: dict, sign: Pat
     from monkey_model.text_monkey.visual_text import VisionTransformer
 
     visual = VisionTransformer(**{**visual_config, "lora_repeat_num": 4}).eval()
-    randomise(visual, seed=16)
+    randomise(visual, seed=16, special=textmonkey_values)
     missing = visual.load_state_dict(main_visual.state_dict(), strict=False).missing_keys
     assert missing and all("_lora." in name for name in missing)
     save_file({name: visual.state_dict()[name].half().contiguous() for name in missing}, out / "lora_visual.safetensors")
@@ -200,7 +189,7 @@ def main() -> None:
         shutil.copy(args.release / "monkey_model" / name, model_dir / name)
     config = MonkeyConfig(**tiny_config(args.release))
     model = TextMonkeyLMHeadModel(config).eval()
-    randomise(model, seed=15)
+    randomise(model, seed=15, special=textmonkey_values)
     model.half().save_pretrained(model_dir, safe_serialization=True, max_shard_size="1MB")
 
     # From here on, everything is read back from the folder as the release's scripts do.
