@@ -1,4 +1,4 @@
-"""Cost of one decoding step of the native Monkey, with a short and with a long prompt.
+"""Cost of one decoding step of the native Monkey (or TextMonkey), with a short and with a long prompt.
 
 With the KV cache a step feeds one token per row: the prompt and its images never run again, and
 only the attention over the cached keys grows with the prompt. Goal: a step after a
@@ -7,9 +7,10 @@ pays at least the whole pass per token). The ratio of a step after the long prom
 ~10-token prompt is printed too; on this toy model (128 wide, 2 layers) the attention over 2,600
 cached keys is a visible part of a step, at Monkey's size (4096 wide, 32 layers) the weight
 matrices dominate it. Measured on the released-layout fixture
-``tests/model_adapters/qwen_vl/data/monkey_tiny`` on the CPU, one thread.
+``tests/model_adapters/qwen_vl/data/monkey_tiny`` on the CPU, one thread; ``--folder`` takes
+another release folder (``textmonkey_tiny/model``: ~1,550-token long prompt).
 
-Usage: ``python benchmarks/monkey_decode_cost.py [--steps 32] [--repeats 3]``.
+Usage: ``python benchmarks/monkey_decode_cost.py [--steps 32] [--repeats 3] [--folder DIR]``.
 """
 
 from __future__ import annotations
@@ -42,10 +43,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--folder", type=Path, default=FOLDER, help="a Monkey or TextMonkey release folder")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    model = MonkeyModel.from_folder(FOLDER, torch.float32, torch.device("cpu"))
-    tokenizer = QwenTokenizer.from_folder(FOLDER)
+    model = MonkeyModel.from_folder(args.folder, torch.float32, torch.device("cpu"))
+    tokenizer = QwenTokenizer.from_folder(args.folder)
     ids = tokenizer.ids
     images = (Image.new("RGB", (120, 80), (200, 40, 40)), Image.effect_noise((90, 90), 50).convert("RGB"))
     prompts = {

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, ClassVar, Literal, Sequence
 
 from bench.adapter import ModelAdapter, register_adapter
 from bench.types import AnswerRequest, RequestKind
@@ -34,6 +34,7 @@ FOLDER_LAYOUT = "a Monkey release folder (config.json, model*.safetensors or pyt
 GROUNDING_MARK = "<ref>"
 #: ``min_new_tokens`` of Qwen-VL's grounding evaluation; Monkey's VQA evaluation uses 1.
 GROUNDING_MIN_NEW_TOKENS = 10
+_RELEASE_NAMES = {"monkey": "Monkey", "textmonkey": "TextMonkey"}
 
 
 @dataclass(frozen=True)
@@ -57,13 +58,21 @@ class MonkeyAdapter(ModelAdapter):
     default_batch_size = 8
     prompt_profile = "monkey"
     checkpoint_option = "model"
+    #: The ``variant`` of ``QwenVLConfig`` this adapter runs; a folder of the other is refused.
+    variant: ClassVar[str] = "monkey"
+    folder_layout: ClassVar[str] = FOLDER_LAYOUT
 
     def __init__(self, options: MonkeyOptions | None = None) -> None:
         super().__init__(options)
-        folder = require_model_folder(self.options.model, self.name, ("config.json", "qwen.tiktoken"), FOLDER_LAYOUT)
-        from model_adapters.qwen_vl.config import QwenVLConfig
+        folder = require_model_folder(self.options.model, self.name, ("config.json", "qwen.tiktoken"), self.folder_layout)
+        from model_adapters.qwen_vl.config import QwenVLConfig, QwenVLConfigError
 
-        QwenVLConfig.from_folder(folder)  # a folder of another model is refused before any load
+        variant = QwenVLConfig.from_folder(folder).variant  # a folder of another model is refused before any load
+        if variant != self.variant:
+            raise QwenVLConfigError(
+                f"{folder} is a {_RELEASE_NAMES[variant]} release (config.json); run it with --model {variant}, "
+                f"not --model {self.name}, so that its vision encoder, prompts and decoding are its own"
+            )
         check_device(self.options.device)
         self._model: Any = None
         self._tokenizer: Any = None
@@ -91,8 +100,7 @@ class MonkeyAdapter(ModelAdapter):
             "dtype": str(self._dtype).removeprefix("torch."),
             "implementation": "thbench native (model_adapters.qwen_vl)",
             "image_token_span": self._model.image_token_span if self._model is not None else None,
-            "decoding": (f"greedy, min_new_tokens=1 ({GROUNDING_MIN_NEW_TOKENS} for <ref> grounding prompts), "
-                         "end-of-document token as end and padding, KV cache"),
+            "decoding": self.decoding,
             "special_tokens": self.options.special_tokens,
         }
 
@@ -109,16 +117,28 @@ class MonkeyAdapter(ModelAdapter):
             for r in requests
         ]
         ids = self._tokenizer.ids
-        minimum = [GROUNDING_MIN_NEW_TOKENS if GROUNDING_MARK in r.prompt else 1 for r in requests]
+        minimum = [self.min_new_tokens(r.prompt) for r in requests]
         generation = greedy(self._model, prompts, max(limits), end_id=ids.end_of_text, image_start=ids.image_start,
                             min_new_tokens=minimum)
         return [self._decode(tokens[:limit], request.prompt) for tokens, limit, request in zip(generation.tokens, limits, requests)]
+
+    decoding: ClassVar[str] = (f"greedy, min_new_tokens=1 ({GROUNDING_MIN_NEW_TOKENS} for <ref> grounding prompts), "
+                               "end-of-document token as end and padding, KV cache")
+
+    @staticmethod
+    def min_new_tokens(prompt: str) -> int:
+        return GROUNDING_MIN_NEW_TOKENS if GROUNDING_MARK in prompt else 1
+
+    @staticmethod
+    def answers_with_regions(prompt: str) -> bool:
+        """Whether ``special_tokens=auto`` keeps the region tags in this prompt's answer."""
+        return GROUNDING_MARK in prompt
 
     def _decode(self, tokens: list[int], prompt: str) -> str:
         ids = self._tokenizer.ids
         mode = self.options.special_tokens
         if mode == "auto":
-            mode = "regions" if GROUNDING_MARK in prompt else "skip"
+            mode = "regions" if self.answers_with_regions(prompt) else "skip"
         if mode == "keep":
             keep = None
             tokens = [t for t in tokens if t != ids.end_of_text]

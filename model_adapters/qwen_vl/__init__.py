@@ -1,8 +1,12 @@
-"""The Qwen-VL family (Monkey) re-implemented in plain PyTorch, reading released folders as published.
+"""The Qwen-VL family (Monkey, TextMonkey) re-implemented in plain PyTorch, reading released
+folders as published.
 
-One file per part: ``config`` (``config.json``), ``tokenizer`` (``qwen.tiktoken`` and the
-special tokens), ``images`` (resizing, normalising, sliding windows), ``visual`` (the ViT with
-per-window LoRA and the resampler), ``llm`` (the Qwen decoder with its KV cache), ``model``
-(the two joined, weights loaded), ``generation`` (batched greedy decoding). The adapter that
-wires them to thbench requests is ``model_adapters.monkey``.
+One file per part: ``config`` (``config.json``, which variant the folder is), ``tokenizer``
+(``qwen.tiktoken`` and the special tokens), ``images`` (resizing, normalising, sliding windows),
+``visual`` (Monkey's ViT with per-window LoRA and the resampler), ``text_visual`` (TextMonkey's
+encoder over the whole image), ``shifted_windows`` (its attention across windows),
+``token_resampler`` (its similarity-based token filter), ``llm`` (the Qwen decoder with its KV
+cache), ``model`` (decoder and encoder joined, weights loaded), ``generation`` (batched greedy
+decoding). The adapters that wire them to thbench requests are ``model_adapters.monkey`` and
+``model_adapters.textmonkey``.
 """

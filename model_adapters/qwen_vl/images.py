@@ -28,13 +28,18 @@ def normalised(image: Image.Image, size: int) -> torch.Tensor:
     return pixels.sub(mean).div(std)
 
 
-def window_views(image: Image.Image, size: int) -> torch.Tensor:
-    """(windows + 1, 3, 448, 448): the windows row by row (window ``k`` is read with LoRA
-    ``k``), then the global view."""
+def full_and_global_views(image: Image.Image, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(3, size, size) and the global view (3, 448, 448)."""
     if size % WINDOW:
         raise ValueError(f"image_size {size} is not a multiple of the {WINDOW}-pixel window")
     full = normalised(image, size)
+    return full, F.interpolate(full[None], size=(WINDOW, WINDOW), mode="bicubic", align_corners=False)[0]
+
+
+def window_views(image: Image.Image, size: int) -> torch.Tensor:
+    """(windows + 1, 3, 448, 448): the windows row by row (window ``k`` is read with LoRA
+    ``k``), then the global view."""
+    full, global_view = full_and_global_views(image, size)
     count = size // WINDOW
     windows = [full[:, r * WINDOW:(r + 1) * WINDOW, c * WINDOW:(c + 1) * WINDOW] for r in range(count) for c in range(count)]
-    global_view = F.interpolate(full[None], size=(WINDOW, WINDOW), mode="bicubic", align_corners=False)[0]
     return torch.stack(windows + [global_view])

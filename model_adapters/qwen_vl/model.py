@@ -1,11 +1,9 @@
-"""Monkey: the Qwen decoder, the windowed vision encoder and the LM head, loaded from a
-release folder.
+"""Monkey and TextMonkey: the Qwen decoder, the vision encoder of the folder's variant
+(``visual`` or ``text_visual``) and the LM head, loaded from a release folder.
 
 A prompt's image occupies ``<img>`` + ``image_token_span`` positions + ``</img>``; the release
 writes the image's file path (as bytes) into those positions and overwrites their embeddings
-with the image features, so the ids there never matter and here are ``<imgpad>``. Features of
-one image: each 448-pixel window through the ViT with that window's LoRA (row by row), then
-the whole image at 448 without adapter, ``n_queries`` tokens each.
+with the image features, so the ids there never matter and here are ``<imgpad>``.
 """
 
 from __future__ import annotations
@@ -20,8 +18,8 @@ from PIL import Image
 from torch import nn
 
 from model_adapters.qwen_vl.config import QwenVLConfig
-from model_adapters.qwen_vl.images import WINDOW, window_views
 from model_adapters.qwen_vl.llm import QwenDecoder
+from model_adapters.qwen_vl.text_visual import TextMonkeyVisionTransformer
 from model_adapters.qwen_vl.visual import VisionTransformer, sincos_positions
 
 WEIGHT_FILES = ("model.safetensors.index.json", "model.safetensors", "pytorch_model.bin.index.json", "pytorch_model.bin")
@@ -39,7 +37,8 @@ class QwenVLTransformer(QwenDecoder):
 
     def __init__(self, config: QwenVLConfig) -> None:
         super().__init__(config)
-        self.visual = VisionTransformer(config.visual)
+        encoder = TextMonkeyVisionTransformer if config.variant == "textmonkey" else VisionTransformer
+        self.visual = encoder(config.visual)
 
 
 class MonkeyModel(nn.Module):
@@ -51,20 +50,15 @@ class MonkeyModel(nn.Module):
 
     @property
     def windows(self) -> int:
-        return (self.config.visual.image_size // WINDOW) ** 2
+        return int(self.transformer.visual.windows)
 
     @property
     def image_token_span(self) -> int:
-        return (self.windows + 1) * self.config.visual.n_queries
+        return int(self.transformer.visual.token_span)
 
     def image_features(self, images: list[Image.Image]) -> torch.Tensor:
         """(images, image_token_span, hidden)."""
-        visual = self.transformer.visual
-        views = torch.stack([window_views(image, self.config.visual.image_size) for image in images])
-        views = views.to(self.lm_head.weight.device)
-        parts = [visual(views[:, k], window=k) for k in range(self.windows)]
-        parts.append(visual(views[:, self.windows]))
-        return torch.cat(parts, dim=1)
+        return self.transformer.visual.encode(images)
 
     @classmethod
     def from_folder(cls, folder: Path, dtype: torch.dtype, device: torch.device) -> "MonkeyModel":
@@ -86,9 +80,9 @@ class MonkeyModel(nn.Module):
             found.add(name)
         missing = set(expected) - found
         if _RESAMPLER_POSITIONS in missing:
-            visual = config.visual
-            side = int(visual.n_queries ** 0.5)
-            _assign(model, _RESAMPLER_POSITIONS, sincos_positions(visual.output_dim, side).to(device=device, dtype=dtype))
+            queries = model.transformer.visual.attn_pool.query.shape[0]
+            side = int(queries ** 0.5)
+            _assign(model, _RESAMPLER_POSITIONS, sincos_positions(config.visual.output_dim, side).to(device=device, dtype=dtype))
             missing.discard(_RESAMPLER_POSITIONS)
         if missing:
             listed = ", ".join(sorted(missing)[:5])

@@ -16,9 +16,11 @@ from collections import OrderedDict
 
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
 from model_adapters.qwen_vl.config import VisualConfig
+from model_adapters.qwen_vl.images import WINDOW, window_views
 
 EPS = 1e-6
 
@@ -138,16 +140,35 @@ class Resampler(nn.Module):
 
 
 class VisionTransformer(nn.Module):
-    def __init__(self, config: VisualConfig) -> None:
+    """Monkey's encoder: each 448-pixel window of the image through the ViT with that window's
+    LoRA (row by row), then the whole image at 448 without adapter, ``n_queries`` tokens each."""
+
+    transformer_class: type[VisualTransformer] = VisualTransformer
+
+    def __init__(self, config: VisualConfig, queries: int | None = None) -> None:
         super().__init__()
+        self.config = config
         width = config.width
         self.conv1 = nn.Conv2d(3, width, kernel_size=config.patch_size, stride=config.patch_size, bias=False)
         self.positional_embedding = nn.Parameter(torch.zeros(256, width))
         self.ln_pre = nn.LayerNorm(width, eps=EPS)
-        self.transformer = VisualTransformer(config)
-        self.attn_pool = Resampler(config.n_queries, config.output_dim, width)
+        self.transformer = self.transformer_class(config)
+        self.attn_pool = Resampler(queries or config.n_queries, config.output_dim, width)
         self.ln_post = nn.LayerNorm(config.output_dim, eps=EPS)
         self.proj = nn.Parameter(torch.zeros(config.output_dim, config.output_dim))
+
+    @property
+    def windows(self) -> int:
+        return (self.config.image_size // WINDOW) ** 2
+
+    @property
+    def token_span(self) -> int:
+        """Positions of one image's features in a prompt."""
+        return (self.windows + 1) * self.config.n_queries
+
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, patches, width) -> (N, queries, output_dim)."""
+        return self.ln_post(self.attn_pool(x)) @ self.proj
 
     def forward(self, pixels: torch.Tensor, window: int | None = None) -> torch.Tensor:
         """(N, 3, 448, 448) -> (N, n_queries, output_dim); ``window`` picks the LoRA of a
@@ -155,5 +176,12 @@ class VisionTransformer(nn.Module):
         x = self.conv1(pixels.to(self.conv1.weight.dtype))
         x = x.flatten(2).transpose(1, 2)
         x = x + resized_positions(self.positional_embedding, x.size(1))
-        x = self.transformer(self.ln_pre(x), window)
-        return self.ln_post(self.attn_pool(x)) @ self.proj
+        return self.pool(self.transformer(self.ln_pre(x), window))
+
+    def encode(self, images: list[Image.Image]) -> torch.Tensor:
+        """(images, token_span, output_dim)."""
+        views = torch.stack([window_views(image, self.config.image_size) for image in images])
+        views = views.to(self.conv1.weight.device)
+        parts = [self(views[:, k], window=k) for k in range(self.windows)]
+        parts.append(self(views[:, self.windows]))
+        return torch.cat(parts, dim=1)

@@ -78,6 +78,20 @@ class CliRun:
         return {record["key"]: [(self.run_dir / path).read_bytes() for path in record["images"]] for record in self.predictions(task)}
 
 
+def answers_at_batch_sizes(run_cli: Callable[..., CliRun], model: str, model_args: str, tasks: str, limit: int,
+                           batch_sizes: tuple[str, ...]) -> tuple[list[dict[str, str]], CliRun]:
+    """Each batch size's raw answers by sample key (every sample answered, none failed), and
+    the last run."""
+    answers = []
+    for batch_size in batch_sizes:
+        result = run_cli(model, model_args, tasks, "--limit", str(limit), "--batch-size", batch_size, name=f"batch-{batch_size}")
+        assert result.code == 0
+        records = [record for task in tasks.split(",") for record in result.predictions(task)]
+        assert len(records) == limit * len(tasks.split(",")) and all(record["error"] is None for record in records)
+        answers.append({record["key"]: record["raw"] for record in records})
+    return answers, result
+
+
 @pytest.fixture
 def run_cli(starter_data: Path, tmp_path: Path) -> Callable[..., CliRun]:
     def run(model: str, model_args: str, tasks: str, *extra: str, name: str = "run") -> CliRun:

@@ -17,6 +17,7 @@ from model_adapters.qwen_vl.config import QwenVLConfigError
 from model_adapters.qwen_vl.generation import Prompt, greedy
 from model_adapters.qwen_vl.tokenizer import encode_with_images
 from tasks.grounding import GroundingTask
+from tests.model_adapters.conftest import answers_at_batch_sizes
 
 MONKEY = Path(__file__).parent / "qwen_vl" / "data" / "monkey_tiny" / "model"
 READING_TASKS = "starter-textvqa,starter-grounding"
@@ -32,14 +33,7 @@ def adapter():
 
 
 def test_answers_the_starter_reading_tasks_at_any_batch_size(run_cli):
-    answers = []
-    for batch_size in ("1", "3"):
-        result = run_cli("monkey", f"model={MONKEY},device=cpu,max_new_tokens=6", READING_TASKS,
-                         "--limit", "3", "--batch-size", batch_size, name=f"batch-{batch_size}")
-        assert result.code == 0
-        records = [record for task in READING_TASKS.split(",") for record in result.predictions(task)]
-        assert len(records) == 6 and all(record["error"] is None for record in records)
-        answers.append({record["key"]: record["raw"] for record in records})
+    answers, result = answers_at_batch_sizes(run_cli, "monkey", f"model={MONKEY},device=cpu,max_new_tokens=6", READING_TASKS, 3, ("1", "3"))
     assert answers[0] == answers[1]
     manifest = result.manifest()
     for task in READING_TASKS.split(","):
@@ -129,8 +123,9 @@ def test_a_tokenizer_file_of_other_weights_is_refused_at_load(tmp_path):
         adapter.load()
 
 
-def test_every_question_answering_task_has_a_monkey_profile():
-    """So that no task falls back to a prompt Monkey was never trained on."""
+@pytest.mark.parametrize("profile", ["monkey", "textmonkey"])
+def test_every_question_answering_task_has_a_monkey_profile(profile):
+    """So that no task falls back to a prompt Monkey or TextMonkey was never trained on."""
     from bench.task import TASKS
     from bench.types import RequestKind
 
@@ -139,4 +134,4 @@ def test_every_question_answering_task_has_a_monkey_profile():
     for name, task in answering:
         profiles = getattr(task, "profiles", None)
         if profiles:
-            assert "monkey" in profiles, name
+            assert profile in profiles, name

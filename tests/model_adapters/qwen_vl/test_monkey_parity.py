@@ -4,59 +4,33 @@ the greedy tokens, at a tolerance that a 1e-5 relative difference fails."""
 
 from __future__ import annotations
 
-import json
-import re
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from model_adapters.qwen_vl.generation import Prompt, greedy
+from model_adapters.qwen_vl.generation import Prompt
 from model_adapters.qwen_vl.images import window_views
 from model_adapters.qwen_vl.model import MonkeyModel, read_checkpoint
-from model_adapters.qwen_vl.tokenizer import QwenTokenizer, encode_with_images
+from model_adapters.qwen_vl.tokenizer import QwenTokenizer
+from tests.model_adapters.qwen_vl.parity import (
+    TOLERANCE,
+    assert_greedy_matches,
+    assert_ids_match_outside_image_spans,
+    relative_error,
+)
+from tests.model_adapters.qwen_vl.parity import fixture_prompt as parity_prompt
 
 FIXTURE = Path(__file__).parent / "data" / "monkey_tiny"
-#: Largest difference allowed, relative to the largest magnitude of the reference.
-TOLERANCE = 5e-6
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
-def relative_error(mine: torch.Tensor, reference: torch.Tensor) -> float:
-    finite = torch.isfinite(reference)
-    assert torch.equal(finite, torch.isfinite(mine))
-    return ((mine - reference).abs()[finite].max() / reference[finite].abs().max()).item()
-
-
-@pytest.fixture(scope="module")
-def reference() -> dict:
-    return json.loads((FIXTURE / "reference.json").read_text(encoding="utf-8"))
-
-
-@pytest.fixture(scope="module")
-def tensors() -> dict[str, torch.Tensor]:
-    return load_file(FIXTURE / "reference.safetensors")
-
-
-@pytest.fixture(scope="module")
-def model() -> MonkeyModel:
-    return MonkeyModel.from_folder(FIXTURE / "model", torch.float32, torch.device("cpu"))
-
-
-@pytest.fixture(scope="module")
-def tokenizer() -> QwenTokenizer:
-    return QwenTokenizer.from_folder(FIXTURE / "model")
-
-
 def fixture_prompt(case: dict, tokenizer: QwenTokenizer, span: int) -> Prompt:
-    parts = [part for part in re.split(r"(<image:\w+>)", case["prompt"]) if part]
-    parts = [None if part.startswith("<image:") else part for part in parts]
-    images = tuple(Image.open(FIXTURE / "images" / f"{name}.png") for name in case["images"])
-    return Prompt(tuple(encode_with_images(tokenizer, parts, span)), images)
+    return parity_prompt(case, tokenizer, span, FIXTURE)
 
 
 def test_the_tokenizer_encodes_and_decodes_as_released(reference, tokenizer):
@@ -67,16 +41,10 @@ def test_the_tokenizer_encodes_and_decodes_as_released(reference, tokenizer):
 
 
 def test_prompt_ids_match_the_release_outside_the_image_spans(reference, tokenizer, model):
-    """Inside a span the release writes the image's file path; the features replace those
-    positions, so only the span's extent must agree."""
     assert model.image_token_span == reference["image_token_span"]
     for case in reference["cases"].values():
-        mine, released = fixture_prompt(case, tokenizer, model.image_token_span).ids, case["input_ids"]
-        assert len(mine) == len(released)
-        starts = [i for i, token in enumerate(released) if token == tokenizer.ids.image_start]
-        inside = {i for start in starts for i in range(start + 1, start + 1 + model.image_token_span)}
-        assert all(released[start + model.image_token_span + 1] == tokenizer.ids.image_end for start in starts)
-        assert [t for i, t in enumerate(mine) if i not in inside] == [t for i, t in enumerate(released) if i not in inside]
+        mine = fixture_prompt(case, tokenizer, model.image_token_span)
+        assert_ids_match_outside_image_spans(case, mine, tokenizer, model.image_token_span)
 
 
 def test_image_features_match_the_release(tensors, model):
@@ -91,16 +59,7 @@ def test_image_features_match_the_release(tensors, model):
 
 @pytest.mark.parametrize("name", ["vqa_sign", "vqa_noise", "grounding_sign", "two_images", "text_only"])
 def test_logits_and_greedy_tokens_match_the_release(name, reference, tensors, tokenizer, model):
-    case = reference["cases"][name]
-    ids = tokenizer.ids
-    out = greedy(model, [fixture_prompt(case, tokenizer, model.image_token_span)], reference["max_new_tokens"],
-                 end_id=ids.end_of_text, image_start=ids.image_start, keep_scores=True)
-    assert out.tokens[0] == case["greedy_tokens"]
-    assert tokenizer.decode(out.tokens[0], keep_special=frozenset()).strip() == case["decoded_skip_special"]
-    assert relative_error(out.scores[0][0], tensors[f"{name}.first_logits"]) < TOLERANCE
-    steps = torch.stack(out.scores[0])
-    steps[0, ids.end_of_text] = float("-inf")  # the release's scores come after min_new_tokens' ban
-    assert relative_error(steps, tensors[f"{name}.step_scores"]) < TOLERANCE
+    assert_greedy_matches(model, tokenizer, reference, tensors, name, FIXTURE)
 
 
 def test_the_tolerance_catches_a_relative_error_of_1e_5(tensors):

@@ -26,6 +26,7 @@ import re
 import shutil
 import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -54,6 +55,10 @@ LLM = {
     "torch_dtype": "float16",
 }
 VISUAL = {"heads": 4, "layers": 2, "mlp_ratio": 2.0, "output_dim": 128, "width": 64}
+
+
+#: (name, shape, generator) -> a tensor's random value, or None.
+Special = Callable[[str, torch.Size, torch.Generator], "torch.Tensor | None"]
 
 
 def install_torchvision_stand_in() -> None:
@@ -124,12 +129,16 @@ def tiny_config(release: Path) -> dict:
     return config
 
 
-def randomise(model: torch.nn.Module, seed: int) -> None:
-    """Every tensor random and non-zero, scaled by its fan-in, rounded to float16."""
+def randomise(model: torch.nn.Module, seed: int, special: Special | None = None) -> None:
+    """Every tensor random and non-zero, scaled by its fan-in, rounded to float16; ``special``
+    may draw a tensor otherwise (from the same generator), returning None to leave it to the rules."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, tensor in sorted(model.state_dict().items()):
-            if name.endswith(("ln_1.weight", "ln_2.weight", "ln_f.weight", "ln_pre.weight", "ln_post.weight",
+            value = special(name, tensor.shape, generator) if special else None
+            if value is not None:
+                pass
+            elif name.endswith(("ln_1.weight", "ln_2.weight", "ln_f.weight", "ln_pre.weight", "ln_post.weight",
                               "ln_q.weight", "ln_kv.weight", "lora_scale")):
                 value = 1.0 + 0.2 * torch.randn(tensor.shape, generator=generator)
             elif tensor.dim() >= 2:
@@ -179,6 +188,58 @@ TOKENIZER_TEXTS = [
 ]
 
 
+def record_cases(model, tokenizer, cases: dict[str, tuple[str, list[str]]], images: dict[str, Path]) -> tuple[dict[str, torch.Tensor], dict]:
+    """Per prompt, as the release's evaluation runs it (greedy, ``min_new_tokens=1``, the
+    end-of-document token as end and pad, batch size 1): the first-step logits and every step's
+    scores, and the ids, greedy tokens and their decodings."""
+    tensors: dict[str, torch.Tensor] = {}
+    recorded = {}
+    with torch.no_grad():
+        for name, (template, used) in cases.items():
+            text = template.format(**{key: str(path) for key, path in images.items()})
+            ids = tokenizer(text, return_tensors="pt")
+            logits = model(input_ids=ids.input_ids, attention_mask=ids.attention_mask).logits[0, -1]
+            generated = model.generate(
+                input_ids=ids.input_ids, attention_mask=ids.attention_mask, do_sample=False, num_beams=1,
+                max_new_tokens=MAX_NEW_TOKENS, min_new_tokens=1, length_penalty=1, num_return_sequences=1,
+                use_cache=True, pad_token_id=tokenizer.eod_id, eos_token_id=tokenizer.eod_id,
+                output_scores=True, return_dict_in_generate=True,
+            )
+            new = generated.sequences[0, ids.input_ids.shape[1]:].tolist()
+            tensors[f"{name}.first_logits"] = logits.float().contiguous()
+            tensors[f"{name}.step_scores"] = torch.stack([s[0] for s in generated.scores]).float().contiguous()
+            recorded[name] = {
+                "prompt": re.sub(r"<img>\{(\w+)\}</img>", r"<image:\1>", template),
+                "images": used,
+                "input_ids": ids.input_ids[0].tolist(),
+                "greedy_tokens": new,
+                "decoded_skip_special": tokenizer.decode(new, skip_special_tokens=True).strip(),
+                "decoded_keep_special": tokenizer.decode(new, skip_special_tokens=False),
+            }
+    return tensors, recorded
+
+
+def tokenizer_cases(tokenizer) -> list[dict]:
+    return [
+        {"text": text, "ids": tokenizer(text).input_ids, "decoded": tokenizer.decode(tokenizer(text).input_ids)}
+        for text in TOKENIZER_TEXTS
+    ]
+
+
+def write_reference(out: Path, made_by: str, config, tokenizer, cases: dict, tensors: dict[str, torch.Tensor], **extra) -> None:
+    save_file(tensors, out / "reference.safetensors")
+    reference = {
+        "made_by": made_by,
+        "image_start_id": config.visual["image_start_id"],
+        "image_token_span": tokenizer.IMG_TOKEN_SPAN,
+        "max_new_tokens": MAX_NEW_TOKENS,
+        **extra,
+        "cases": cases,
+        "tokenizer": tokenizer_cases(tokenizer),
+    }
+    (out / "reference.json").write_text(json.dumps(reference, indent=1, ensure_ascii=False) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--release", type=Path, required=True, help="checkout of github.com/Yuliang-Liu/Monkey")
@@ -213,49 +274,14 @@ def main() -> None:
     tokenizer.padding_side = "left"
     tokenizer.pad_token_id = tokenizer.eod_id
     images = fixture_images(out)
-    tensors: dict[str, torch.Tensor] = {}
-    cases = {}
+    tensors, cases = record_cases(model, tokenizer, prompts(images), images)
     with torch.no_grad():
-        for name, (template, used) in prompts(images).items():
-            text = template.format(**{key: str(path) for key, path in images.items()})
-            ids = tokenizer(text, return_tensors="pt")
-            logits = model(input_ids=ids.input_ids, attention_mask=ids.attention_mask).logits[0, -1]
-            generated = model.generate(
-                input_ids=ids.input_ids, attention_mask=ids.attention_mask, do_sample=False, num_beams=1,
-                max_new_tokens=MAX_NEW_TOKENS, min_new_tokens=1, length_penalty=1, num_return_sequences=1,
-                use_cache=True, pad_token_id=tokenizer.eod_id, eos_token_id=tokenizer.eod_id,
-                output_scores=True, return_dict_in_generate=True,
-            )
-            new = generated.sequences[0, ids.input_ids.shape[1]:].tolist()
-            tensors[f"{name}.first_logits"] = logits.float().contiguous()
-            tensors[f"{name}.step_scores"] = torch.stack([s[0] for s in generated.scores]).float().contiguous()
-            cases[name] = {
-                "prompt": re.sub(r"<img>\{(\w+)\}</img>", r"<image:\1>", template),
-                "images": used,
-                "input_ids": ids.input_ids[0].tolist(),
-                "greedy_tokens": new,
-                "decoded_skip_special": tokenizer.decode(new, skip_special_tokens=True).strip(),
-                "decoded_keep_special": tokenizer.decode(new, skip_special_tokens=False),
-            }
         visual = model.transformer.visual
         windows, global_view = visual.encode([str(images["sign"])])
         tensors["sign.global_features"] = visual(global_view)[0].float().contiguous()
         tensors["sign.window_1_0_features"] = visual(windows[1][0], idx=2)[0].float().contiguous()
         tensors["sign.global_view"] = global_view[0, :, ::32, ::32].float().contiguous()
-    tokenizer_cases = [
-        {"text": text, "ids": tokenizer(text).input_ids, "decoded": tokenizer.decode(tokenizer(text).input_ids)}
-        for text in TOKENIZER_TEXTS
-    ]
-    save_file(tensors, out / "reference.safetensors")
-    reference = {
-        "made_by": "make_monkey_fixture.py with the released Monkey code",
-        "image_start_id": config.visual["image_start_id"],
-        "image_token_span": tokenizer.IMG_TOKEN_SPAN,
-        "max_new_tokens": MAX_NEW_TOKENS,
-        "cases": cases,
-        "tokenizer": tokenizer_cases,
-    }
-    (out / "reference.json").write_text(json.dumps(reference, indent=1, ensure_ascii=False) + "\n")
+    write_reference(out, "make_monkey_fixture.py with the released Monkey code", config, tokenizer, cases, tensors)
 
 
 if __name__ == "__main__":
