@@ -1,4 +1,7 @@
-"""``anytext``: AnyText (Tuo et al., ICLR 2024) as a diffusers pipeline with its own code.
+"""``anytext-diffusers``: AnyText (Tuo et al., ICLR 2024) as a diffusers pipeline with its own code.
+
+The released checkpoint itself runs natively under ``anytext`` (``adapter.py``); this adapter is
+for a diffusers-format port.
 
 AnyText writes given text lines at given positions: glyphs are rendered from the texts and
 positions, read by an OCR encoder into the prompt embedding, and fed to a ControlNet-like
@@ -69,7 +72,7 @@ _OTHER_QUOTES = ("'{}'", "“{}”", "‘{}’")
 
 
 @dataclass(frozen=True)
-class AnyTextOptions:
+class AnyTextDiffusersOptions:
     model: Path | None = None
     #: The pipeline code in the folder runs at load time; required, and recorded in the manifest.
     trust_remote_code: bool = False
@@ -90,14 +93,14 @@ class AnyTextOptions:
     )
 
 
-@register_adapter("anytext")
-class AnyTextAdapter(ModelAdapter):
+@register_adapter("anytext-diffusers")
+class AnyTextDiffusersAdapter(ModelAdapter):
     supported_kinds = frozenset({RequestKind.GENERATE_IMAGE, RequestKind.EDIT_IMAGE})
-    Options = AnyTextOptions
+    Options = AnyTextDiffusersOptions
     default_batch_size = 1
     checkpoint_option = "model"
 
-    def __init__(self, options: AnyTextOptions | None = None) -> None:
+    def __init__(self, options: AnyTextDiffusersOptions | None = None) -> None:
         super().__init__(options)
         folder = require_model_folder(self.options.model, self.name, ("model_index.json",), FOLDER_LAYOUT)
         self._code = pipeline_code(folder, self.options.custom_pipeline)
