@@ -37,8 +37,16 @@ from bench.options import OptionError
 from bench.types import EditImageRequest, GenerateImageRequest, RequestKind
 from model_adapters.anytext.checkpoint import ReleaseFiles
 from model_adapters.anytext.glyphs import load_font
-from model_adapters.anytext.port import stacked_rows
-from model_adapters.anytext.requests import canvas_polygons, edit_canvas, limited, placeholder_prompt, render
+from model_adapters.anytext.requests import (
+    ADDED_PROMPT,
+    NEGATIVE_PROMPT,
+    canvas_polygons,
+    edit_canvas,
+    limited,
+    placeholder_prompt,
+    render,
+    stacked_rows,
+)
 from model_adapters.common.images import open_image, resized
 from model_adapters.common.torch_options import DtypeName, check_device, resolve_device, resolve_dtype
 
@@ -63,11 +71,8 @@ class AnyTextOptions:
     strength: float = 1.0
     #: Side of the square canvas generation samples on.
     size: int = 512
-    added_prompt: str = "best quality, extremely detailed"
-    negative_prompt: str = (
-        "longbody, lowres, bad anatomy, bad hands, missing fingers, extra digit, fewer digits, cropped, "
-        "worst quality, low quality, watermark"
-    )
+    added_prompt: str = ADDED_PROMPT
+    negative_prompt: str = NEGATIVE_PROMPT
     max_chars: int = 20
     max_lines: int = 20
     #: Spread a short text over its position with spaces (the benchmark script's glyphs do).

@@ -17,6 +17,7 @@ multiple of 64.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -26,10 +27,17 @@ from PIL import ImageFont
 
 from bench.types import Polygon
 from model_adapters.anytext.glyphs import GLYPH_SCALE, as_points, draw_glyph_canvas, draw_glyph_line, draw_position
-from model_adapters.anytext.port import quoted_prompt
 from model_adapters.common.geometry import scale_polygon
 
 PLACEHOLDER = "*"
+#: The benchmark script's (``eval/anytext_singleGPU.py``) quality suffix and negative prompt.
+ADDED_PROMPT = "best quality, extremely detailed"
+NEGATIVE_PROMPT = (
+    "longbody, lowres, bad anatomy, bad hands, missing fingers, extra digit, fewer digits, cropped, "
+    "worst quality, low quality, watermark"
+)
+_QUOTED = re.compile(r'"([^"]*)"')
+_OTHER_QUOTES = ("'{}'", "“{}”", "‘{}’")
 MAX_EDIT_SIDE = 768
 SIDE_MULTIPLE = 64
 
@@ -97,3 +105,42 @@ def render(font: ImageFont.FreeTypeFont, texts: Sequence[str], polygons: Sequenc
         glyphs=[draw_glyph_canvas(font, text, polygon, width, height, add_space=add_space) for text, polygon in zip(texts, polygons)],
         positions=[draw_position(polygon, width, height) for polygon in polygons],
     )
+
+
+def quoted_prompt(caption: str, texts: Sequence[str]) -> str:
+    """The caption with exactly ``texts`` double-quoted, in the given order.
+
+    Texts quoted another way ('x', “x”, ‘x’) are requoted with double quotes; when the caption's
+    double-quoted strings are then the texts (in any order) they are rewritten in place in the
+    wanted order, else the caption's double quotes are dropped and the texts appended.
+    """
+    texts = [text.replace('"', "'") for text in texts]
+    requoted = caption
+    for text in texts:
+        if f'"{text}"' in requoted:
+            continue
+        for pattern in _OTHER_QUOTES:
+            if pattern.format(text) in requoted:
+                requoted = requoted.replace(pattern.format(text), f'"{text}"', 1)
+                break
+    if sorted(_QUOTED.findall(requoted)) == sorted(texts):
+        remaining = iter(texts)
+        return _QUOTED.sub(lambda _: f'"{next(remaining)}"', requoted)
+    if not texts:
+        return caption.replace('"', "")
+    listed = " ".join(f'"{text}"' for text in texts)
+    return f"{caption.replace(chr(34), '').rstrip(' ,.')}, with {listed} written on it"
+
+
+def stacked_rows(count: int, size: int) -> list[Polygon]:
+    """A layout for texts that come without one: full-width rows, stacked from the top, with a
+    margin so that neighbouring regions never touch."""
+    if count == 0:
+        return []
+    band = size / count
+    margin_x, margin_y = size * 0.1, band * 0.2
+    rows = []
+    for index in range(count):
+        top, bottom = index * band + margin_y, (index + 1) * band - margin_y
+        rows.append(((margin_x, top), (size - margin_x, top), (size - margin_x, bottom), (margin_x, bottom)))
+    return rows

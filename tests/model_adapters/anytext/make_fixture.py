@@ -27,102 +27,28 @@ from pathlib import Path
 #: Toy sizes. GroupNorm has 32 groups everywhere in the release, so channels are multiples of 32;
 #: four VAE levels keep the latent at 1/8 of the image, which the glyph and position encoders need.
 CONTEXT = 32
-YAML = """\
-model:
-  target: cldm.cldm.ControlLDM
-  params:
-    linear_start: 0.00085
-    linear_end: 0.0120
-    num_timesteps_cond: 1
-    log_every_t: 200
-    timesteps: 1000
-    first_stage_key: "img"
-    cond_stage_key: "caption"
-    control_key: "hint"
-    glyph_key: "glyphs"
-    position_key: "positions"
-    image_size: 64
-    channels: 4
-    cond_stage_trainable: true
-    conditioning_key: crossattn
-    monitor: val/loss_simple_ema
-    scale_factor: 0.18215
-    use_ema: False
-    only_mid_control: False
-    loss_alpha: 0
-    loss_beta: 0
-    latin_weight: 1.0
-    with_step_weight: true
-    use_vae_upsample: true
-    embedding_manager_config:
-      target: cldm.embedding_manager.EmbeddingManager
-      params:
-        valid: true
-        emb_type: ocr
-        glyph_channels: 1
-        position_channels: 1
-        add_pos: false
-        placeholder_string: '*'
-    control_stage_config:
-      target: cldm.cldm.ControlNet
-      params:
-        image_size: 32
-        in_channels: 4
-        model_channels: 32
-        glyph_channels: 1
-        position_channels: 1
-        attention_resolutions: [ 1 ]
-        num_res_blocks: 1
-        channel_mult: [ 1, 2 ]
-        num_heads: 2
-        use_spatial_transformer: True
-        transformer_depth: 1
-        context_dim: 32
-        use_checkpoint: False
-        legacy: False
-    unet_config:
-      target: cldm.cldm.ControlledUnetModel
-      params:
-        image_size: 32
-        in_channels: 4
-        out_channels: 4
-        model_channels: 32
-        attention_resolutions: [ 1 ]
-        num_res_blocks: 1
-        channel_mult: [ 1, 2 ]
-        num_heads: 2
-        use_spatial_transformer: True
-        transformer_depth: 1
-        context_dim: 32
-        use_checkpoint: False
-        legacy: False
-    first_stage_config:
-      target: ldm.models.autoencoder.AutoencoderKL
-      params:
-        embed_dim: 4
-        monitor: val/rec_loss
-        ddconfig:
-          double_z: true
-          z_channels: 4
-          resolution: 64
-          in_channels: 3
-          out_ch: 3
-          ch: 32
-          ch_mult:
-          - 1
-          - 1
-          - 1
-          - 1
-          num_res_blocks: 1
-          attn_resolutions: []
-          dropout: 0.0
-        lossconfig:
-          target: torch.nn.Identity
-    cond_stage_config:
-      target: ldm.modules.encoders.modules.FrozenCLIPEmbedderT3
-      params:
-        use_vision: false
-"""
+#: The UNet's and the control network's shared parameters in the yaml.
+NETWORK = {"image_size": 32, "in_channels": 4, "model_channels": 32, "attention_resolutions": [1], "num_res_blocks": 1,
+           "channel_mult": [1, 2], "num_heads": 2, "use_spatial_transformer": True, "transformer_depth": 1,
+           "context_dim": CONTEXT, "use_checkpoint": False, "legacy": False}
+CONFIG = {"model": {"target": "cldm.cldm.ControlLDM", "params": {
+    "linear_start": 0.00085, "linear_end": 0.0120, "num_timesteps_cond": 1, "log_every_t": 200, "timesteps": 1000,
+    "first_stage_key": "img", "cond_stage_key": "caption", "control_key": "hint", "glyph_key": "glyphs",
+    "position_key": "positions", "image_size": 64, "channels": 4, "cond_stage_trainable": True,
+    "conditioning_key": "crossattn", "monitor": "val/loss_simple_ema", "scale_factor": 0.18215, "use_ema": False,
+    "only_mid_control": False, "loss_alpha": 0, "loss_beta": 0, "latin_weight": 1.0, "with_step_weight": True,
+    "use_vae_upsample": True,
+    "embedding_manager_config": {"target": "cldm.embedding_manager.EmbeddingManager", "params": {
+        "valid": True, "emb_type": "ocr", "glyph_channels": 1, "position_channels": 1, "add_pos": False, "placeholder_string": "*"}},
+    "control_stage_config": {"target": "cldm.cldm.ControlNet", "params": {**NETWORK, "glyph_channels": 1, "position_channels": 1}},
+    "unet_config": {"target": "cldm.cldm.ControlledUnetModel", "params": {**NETWORK, "out_channels": 4}},
+    "first_stage_config": {"target": "ldm.models.autoencoder.AutoencoderKL", "params": {
+        "embed_dim": 4, "monitor": "val/rec_loss",
+        "ddconfig": {"double_z": True, "z_channels": 4, "resolution": 64, "in_channels": 3, "out_ch": 3, "ch": 32,
+                     "ch_mult": [1, 1, 1, 1], "num_res_blocks": 1, "attn_resolutions": [], "dropout": 0.0},
+        "lossconfig": {"target": "torch.nn.Identity"}}},
+    "cond_stage_config": {"target": "ldm.modules.encoders.modules.FrozenCLIPEmbedderT3", "params": {"use_vision": False}},
+}}}
 #: The recogniser at toy size: the release builds PP-OCRv3's (MobileNetV1Enhance at scale 0.5,
 #: SVTR neck of 120 hidden dims, 6625 classes) in ``create_predictor``; the neck's 64 output dims
 #: and its 40 columns (a 320-px wide input) stay, since the text-embedding projection reads 40 × 64.
@@ -326,9 +252,10 @@ def main() -> None:
     os.chdir(release)  # the recogniser reads ./ocr_recog/ppocr_keys_v1.txt
 
     import numpy as np
-    import torch
-    from PIL import ImageFont
     import pytorch_lightning  # noqa: F401
+    import torch
+    import yaml
+    from PIL import ImageFont
     from transformers import CLIPTextConfig, CLIPTextModel
 
     stub_unused_modules()  # after transformers and Lightning, which look for torchvision when imported
@@ -336,7 +263,7 @@ def main() -> None:
     torch.set_num_threads(1)
     (out / "models_yaml").mkdir(parents=True, exist_ok=True)
     yaml_path = out / "models_yaml" / "anytext_sd15.yaml"
-    yaml_path.write_text(YAML, encoding="utf-8")
+    yaml_path.write_text(yaml.safe_dump(CONFIG, sort_keys=False), encoding="utf-8")
     clip = out / "clip-vit-large-patch14"
     write_clip_folder(clip)
     with tempfile.TemporaryDirectory() as scratch:

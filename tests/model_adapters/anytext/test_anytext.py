@@ -16,11 +16,12 @@ from PIL import Image
 
 from bench.adapter import ADAPTERS
 from bench.options import OptionError
+from bench.types import EditImageRequest, GenerateImageRequest
 from model_adapters.anytext.checkpoint import ReleaseFiles, part, read_state
 from model_adapters.anytext.glyphs import FontError, as_points, draw_glyph_canvas, draw_glyph_line, draw_position, load_font
 from model_adapters.anytext.model import AnyTextModel, Sampling
 from model_adapters.anytext.ocr import normalize_line
-from model_adapters.anytext.requests import TextLines, placeholder_prompt
+from model_adapters.anytext.requests import TextLines, edit_canvas, placeholder_prompt
 from model_adapters.anytext.text import split_chunks
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
@@ -173,6 +174,27 @@ def test_prompts_get_one_placeholder_per_line():
     assert placeholder_prompt("a shop sign", ["OPEN"]) == "a shop sign, with  *  written on it"
     assert placeholder_prompt("a shop sign, * , * .", ["A", "B"]) == "a shop sign, * , * ."
     assert placeholder_prompt("a * star", ["A", "B"]) == "a   star, with  *   *  written on it"
+
+
+def test_edit_canvas_is_the_pipelines_resize():
+    assert edit_canvas(np.zeros((500, 1000, 3), np.uint8)).shape == (384, 768, 3)
+    assert edit_canvas(np.zeros((130, 100, 3), np.uint8)).shape == (128, 64, 3)
+
+
+@needs_font
+def test_requests_without_positions_and_odd_sized_sources(folder):
+    adapter = ADAPTERS.get("anytext").from_args(
+        {"checkpoint": str(folder / "anytext_v1.1.ckpt"), "font_path": str(FONT), "device": "cpu", "size": "64", "steps": "1"}
+    )
+    adapter.load()
+    unplaced = GenerateImageRequest(key="g", prompt='a sign saying "HI"', texts=("HI", "there"), num_images=1, width=96, height=80)
+    (image,) = adapter.generate_image([unplaced])[0]
+    assert image.size == (96, 80)
+    box = ((10.0, 10.0), (90.0, 10.0), (90.0, 40.0), (10.0, 40.0))
+    source = Image.fromarray(np.full((70, 100, 3), 90, np.uint8))
+    edit = EditImageRequest(key="e", prompt="a wall", image=source, polygons=(box,), texts=("NEW",), num_images=2)
+    edited = adapter.edit_image([edit])[0]
+    assert [image.size for image in edited] == [(100, 70)] * 2 and edited[0].tobytes() != edited[1].tobytes()
 
 
 def test_missing_files_are_named_before_loading(folder, tmp_path):
