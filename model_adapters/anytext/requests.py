@@ -89,6 +89,8 @@ def edit_canvas(image: np.ndarray) -> np.ndarray:
         factor = MAX_EDIT_SIDE / max(height, width)
         image = cv2.resize(image, (int(round(width * factor)), int(round(height * factor))))
         height, width = image.shape[:2]
+    if min(height, width) < SIDE_MULTIPLE:
+        raise ValueError(f"AnyText edits images of at least {SIDE_MULTIPLE} px a side, got {width}×{height}")
     return cv2.resize(image, (width - width % SIDE_MULTIPLE, height - height % SIDE_MULTIPLE))
 
 

@@ -79,8 +79,6 @@ class TextEncoder:
 
     def line_features(self, lines: Sequence[torch.Tensor]) -> torch.Tensor:
         """The recogniser's neck features for glyph lines (each H × W, values 0/1)."""
-        if not lines:
-            return torch.zeros((0, 40, 64))
         batch = torch.stack([normalize_line(line.float()[None].repeat(3, 1, 1) * 255) for line in lines])
         with torch.no_grad():
             return self.recognizer(batch.to(self.device, self.dtype))

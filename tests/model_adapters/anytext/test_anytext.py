@@ -179,6 +179,8 @@ def test_prompts_get_one_placeholder_per_line():
 def test_edit_canvas_is_the_pipelines_resize():
     assert edit_canvas(np.zeros((500, 1000, 3), np.uint8)).shape == (384, 768, 3)
     assert edit_canvas(np.zeros((130, 100, 3), np.uint8)).shape == (128, 64, 3)
+    with pytest.raises(ValueError, match="at least 64 px"):
+        edit_canvas(np.zeros((63, 100, 3), np.uint8))
 
 
 @needs_font
@@ -229,7 +231,8 @@ def test_runs_generation_and_editing_from_the_checkpoint_at_any_batch_size(run_c
     data = _write_benchmark(tmp_path)
     args = f"checkpoint={folder / 'anytext_v1.1.ckpt'},font_path={FONT},device=cpu,size=64,steps=2"
     tasks = "anytext-generate,anytext-edit"
-    task_args = [arg for task in tasks.split(",") for arg in ("--task-args", f"{task}:num_images=2,data_dir={data},subset=laion_word")]
+    common = f"num_images=2,data_dir={data},subset=laion_word"
+    task_args = ["--task-args", f"anytext-generate:{common},prompt_style=anytext", "--task-args", f"anytext-edit:{common}"]
     images = []
     for batch_size in ("1", "2"):
         result = run_cli("anytext", args, tasks, "--limit", "2", "--batch-size", batch_size, *task_args, name=f"batch-{batch_size}")
