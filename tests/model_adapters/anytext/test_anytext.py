@@ -17,10 +17,11 @@ from PIL import Image
 from bench.adapter import ADAPTERS
 from bench.options import OptionError
 from bench.types import EditImageRequest, GenerateImageRequest
-from model_adapters.anytext.checkpoint import ReleaseFiles, part, read_state
+from model_adapters.anytext.checkpoint import ReleaseFiles, part, read_config, read_state
 from model_adapters.anytext.glyphs import FontError, as_points, draw_glyph_canvas, draw_glyph_line, draw_position, load_font
 from model_adapters.anytext.model import AnyTextModel, Sampling
 from model_adapters.anytext.ocr import normalize_line
+from model_adapters.anytext.sampler import Schedule
 from model_adapters.anytext.requests import TextLines, edit_canvas, placeholder_prompt
 from model_adapters.anytext.text import split_chunks
 
@@ -85,6 +86,15 @@ def test_checkpoint_is_the_releases_layout(folder):
                                                      "embedding_manager", "text_predictor", "alphas_cumprod"}
     assert all(tensor.abs().gt(0).any() for key, tensor in state.items() if tensor.is_floating_point() and "." in key)
     assert "glyph_block.16.weight" in part(state, "control_model.")
+
+
+def test_schedule_without_its_buffers_is_the_configs_linear_one(folder):
+    state = read_state(folder / "anytext_v1.1.ckpt")
+    params = read_config(folder / "models_yaml" / "anytext_sd15.yaml")["model"]["params"]
+    stored = Schedule.from_checkpoint(state, params)
+    computed = Schedule.from_checkpoint({}, params)
+    assert torch.equal(stored.alphas_cumprod, computed.alphas_cumprod)
+    assert stored.ddim_timesteps(20)[:3] == [1, 51, 101] and stored.ddim_timesteps(2) == [1, 501]
 
 
 def test_recogniser_features_equal_the_release(model, reference, stored_lines):
