@@ -21,8 +21,8 @@ from model_adapters.anytext.checkpoint import ReleaseFiles, part, read_config, r
 from model_adapters.anytext.glyphs import FontError, as_points, draw_glyph_canvas, draw_glyph_line, draw_position, load_font
 from model_adapters.anytext.model import AnyTextModel, Sampling
 from model_adapters.anytext.ocr import normalize_line
-from model_adapters.anytext.sampler import Schedule
 from model_adapters.anytext.requests import TextLines, edit_canvas, placeholder_prompt
+from model_adapters.anytext.sampler import Schedule
 from model_adapters.anytext.text import split_chunks
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
