@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--model-args", "--model_args", default="", help="adapter options, k=v,k2=v2")
     run_parser.add_argument("--device", help="where the model runs (cpu, cuda, cuda:1, auto); same as --model-args device=...")
     run_parser.add_argument("--trust-remote-code", action="store_true",
-                            help="let the model folder's own Python code run (anytext); same as --model-args trust_remote_code=true")
+                            help="let the model folder's own Python code run (anytext-diffusers); same as --model-args trust_remote_code=true")
     run_parser.add_argument("--allow-partial", action="store_true",
                             help="accept a checkpoint with missing or unexpected keys (textharmony); same as --model-args allow_partial=true")
     run_parser.add_argument("--tasks", default="", help="comma-separated task names (default: the starter suite)")

@@ -1,4 +1,4 @@
-"""``anytext`` on a tiny pipeline written in the folder with AnyText's call contract: the
+"""``anytext-diffusers`` on a tiny pipeline written in the folder with AnyText's call contract: the
 opt-in, CLI runs for generation and editing at any batch size, where the positions land, and
 the prompt and ordering rules the contract states."""
 
@@ -12,7 +12,7 @@ from PIL import Image
 
 from bench.adapter import ADAPTERS
 from bench.types import EditImageRequest, GenerateImageRequest
-from model_adapters.anytext import quoted_prompt, reading_order_key, stacked_rows
+from model_adapters.anytext.port import quoted_prompt, reading_order_key, stacked_rows
 from model_adapters.common.folders import ModelFolderError, RemoteCodeNotTrusted
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
@@ -22,8 +22,8 @@ WRITING_TASKS = "starter-t2i,starter-edit"
 
 def test_refuses_to_run_the_pipeline_code_without_the_opt_in(run_cli, anytext_folder):
     with pytest.raises(RemoteCodeNotTrusted, match=r"tiny_anytext\.py.*trust_remote_code=true"):
-        ADAPTERS.get("anytext").from_args({"model": str(anytext_folder)})
-    result = run_cli("anytext", f"model={anytext_folder}", WRITING_TASKS)
+        ADAPTERS.get("anytext-diffusers").from_args({"model": str(anytext_folder)})
+    result = run_cli("anytext-diffusers", f"model={anytext_folder}", WRITING_TASKS)
     assert result.code == 2 and not result.run_dir.exists()
 
 
@@ -31,7 +31,7 @@ def test_writes_the_starter_tasks_at_any_batch_size(run_cli, anytext_folder):
     args = f"model={anytext_folder},trust_remote_code=true,device=cpu,size=16,steps=2"
     images = []
     for batch_size in ("1", "4"):
-        result = run_cli("anytext", args, WRITING_TASKS, "--limit", "4", "--batch-size", batch_size,
+        result = run_cli("anytext-diffusers", args, WRITING_TASKS, "--limit", "4", "--batch-size", batch_size,
                          "--task-args", "starter-t2i:num_images=1,size=32", "--task-args", "starter-edit:num_images=1",
                          name=f"batch-{batch_size}")
         assert result.code == 0
@@ -47,7 +47,7 @@ def test_writes_the_starter_tasks_at_any_batch_size(run_cli, anytext_folder):
 
 
 def test_an_edit_keeps_the_source_outside_the_text_positions(anytext_folder):
-    adapter = ADAPTERS.get("anytext").from_args(
+    adapter = ADAPTERS.get("anytext-diffusers").from_args(
         {"model": str(anytext_folder), "trust_remote_code": "true", "device": "cpu", "size": "16", "steps": "2"}
     )
     adapter.load()
@@ -64,7 +64,7 @@ def test_an_edit_keeps_the_source_outside_the_text_positions(anytext_folder):
 
 
 def test_generation_without_positions_gets_a_row_per_text(anytext_folder):
-    adapter = ADAPTERS.get("anytext").from_args(
+    adapter = ADAPTERS.get("anytext-diffusers").from_args(
         {"model": str(anytext_folder), "trust_remote_code": "true", "device": "cpu", "size": "16", "steps": "2"}
     )
     adapter.load()
@@ -99,8 +99,8 @@ def test_positions_are_ordered_by_row_band_then_column_band_then_raster_order():
 
 def test_a_folder_without_pipeline_code_is_refused(sd_folder, anytext_folder):
     with pytest.raises(ModelFolderError, match="holds no AnyText pipeline code.*custom_pipeline=FILE.py"):
-        ADAPTERS.get("anytext").from_args({"model": str(sd_folder), "trust_remote_code": "true"})
+        ADAPTERS.get("anytext-diffusers").from_args({"model": str(sd_folder), "trust_remote_code": "true"})
     with pytest.raises(ModelFolderError, match="missing.py does not exist"):
-        ADAPTERS.get("anytext").from_args({"model": str(anytext_folder), "custom_pipeline": "missing.py"})
+        ADAPTERS.get("anytext-diffusers").from_args({"model": str(anytext_folder), "custom_pipeline": "missing.py"})
     index = json.loads((anytext_folder / "model_index.json").read_text())
     assert index["_class_name"] == ["tiny_anytext", "TinyAnyTextPipeline"]

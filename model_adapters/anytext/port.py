@@ -1,4 +1,7 @@
-"""``anytext``: AnyText (Tuo et al., ICLR 2024) as a diffusers pipeline with its own code.
+"""``anytext-diffusers``: AnyText (Tuo et al., ICLR 2024) as a diffusers pipeline with its own code.
+
+The released checkpoint itself runs natively under ``anytext`` (``adapter.py``); this adapter is
+for a diffusers-format port.
 
 AnyText writes given text lines at given positions: glyphs are rendered from the texts and
 positions, read by an OCR encoder into the prompt embedding, and fed to a ControlNet-like
@@ -43,7 +46,6 @@ Image i of a request is drawn from a CPU generator seeded ``request.seed + i``.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -54,6 +56,7 @@ from PIL import Image
 from bench.adapter import ModelAdapter, register_adapter
 from bench.options import OptionError
 from bench.types import EditImageRequest, GenerateImageRequest, Polygon, RequestKind
+from model_adapters.anytext.requests import ADDED_PROMPT, NEGATIVE_PROMPT, quoted_prompt, stacked_rows
 from model_adapters.common.diffusers_loading import describe_pipeline, load_local_pipeline
 from model_adapters.common.folders import ModelFolderError, require_model_folder, require_trusted_code
 from model_adapters.common.generators import image_generators
@@ -64,12 +67,10 @@ from model_adapters.common.torch_options import DtypeName, check_device
 FOLDER_LAYOUT = "a diffusers folder (model_index.json, components) with the AnyText pipeline code in it"
 #: Row and column band, in pixels of the pipeline's canvas, by which AnyText orders positions.
 READING_BAND = 102
-_QUOTED = re.compile(r'"([^"]*)"')
-_OTHER_QUOTES = ("'{}'", "“{}”", "‘{}’")
 
 
 @dataclass(frozen=True)
-class AnyTextOptions:
+class AnyTextDiffusersOptions:
     model: Path | None = None
     #: The pipeline code in the folder runs at load time; required, and recorded in the manifest.
     trust_remote_code: bool = False
@@ -83,21 +84,18 @@ class AnyTextOptions:
     guidance_scale: float = 9.0
     #: Side of the square canvas the pipeline works on.
     size: int = 512
-    added_prompt: str = "best quality, extremely detailed"
-    negative_prompt: str = (
-        "longbody, lowres, bad anatomy, bad hands, missing fingers, extra digit, fewer digits, cropped, "
-        "worst quality, low quality, watermark"
-    )
+    added_prompt: str = ADDED_PROMPT
+    negative_prompt: str = NEGATIVE_PROMPT
 
 
-@register_adapter("anytext")
-class AnyTextAdapter(ModelAdapter):
+@register_adapter("anytext-diffusers")
+class AnyTextDiffusersAdapter(ModelAdapter):
     supported_kinds = frozenset({RequestKind.GENERATE_IMAGE, RequestKind.EDIT_IMAGE})
-    Options = AnyTextOptions
+    Options = AnyTextDiffusersOptions
     default_batch_size = 1
     checkpoint_option = "model"
 
-    def __init__(self, options: AnyTextOptions | None = None) -> None:
+    def __init__(self, options: AnyTextDiffusersOptions | None = None) -> None:
         super().__init__(options)
         folder = require_model_folder(self.options.model, self.name, ("model_index.json",), FOLDER_LAYOUT)
         self._code = pipeline_code(folder, self.options.custom_pipeline)
@@ -204,45 +202,6 @@ def reading_order_key(polygon: Polygon, size: int) -> tuple[int, int, int, int]:
         raise ValueError(f"text position {polygon} covers no pixel of the {size}×{size} canvas")
     cx, cy = float(xs.mean()), float(ys.mean())
     return int(cy // READING_BAND), int(cx // READING_BAND), int(ys[0]), int(xs[0])
-
-
-def quoted_prompt(caption: str, texts: Sequence[str]) -> str:
-    """The caption with exactly ``texts`` double-quoted, in the given order.
-
-    Texts quoted another way ('x', “x”, ‘x’) are requoted with double quotes; when the caption's
-    double-quoted strings are then the texts (in any order) they are rewritten in place in the
-    wanted order, else the caption's double quotes are dropped and the texts appended.
-    """
-    texts = [text.replace('"', "'") for text in texts]
-    requoted = caption
-    for text in texts:
-        if f'"{text}"' in requoted:
-            continue
-        for pattern in _OTHER_QUOTES:
-            if pattern.format(text) in requoted:
-                requoted = requoted.replace(pattern.format(text), f'"{text}"', 1)
-                break
-    if sorted(_QUOTED.findall(requoted)) == sorted(texts):
-        remaining = iter(texts)
-        return _QUOTED.sub(lambda _: f'"{next(remaining)}"', requoted)
-    if not texts:
-        return caption.replace('"', "")
-    listed = " ".join(f'"{text}"' for text in texts)
-    return f"{caption.replace(chr(34), '').rstrip(' ,.')}, with {listed} written on it"
-
-
-def stacked_rows(count: int, size: int) -> list[Polygon]:
-    """A layout for texts that come without one: full-width rows, stacked from the top, with a
-    margin so that neighbouring regions never touch."""
-    if count == 0:
-        return []
-    band = size / count
-    margin_x, margin_y = size * 0.1, band * 0.2
-    rows = []
-    for index in range(count):
-        top, bottom = index * band + margin_y, (index + 1) * band - margin_y
-        rows.append(((margin_x, top), (size - margin_x, top), (size - margin_x, bottom), (margin_x, bottom)))
-    return rows
 
 
 def _as_pil(image: Any) -> Image.Image:
