@@ -27,6 +27,7 @@ def _load_support(name: str):
 toy_plugins = _load_support("toy_plugins")
 toy_plugins.register()
 _load_support("processes")
+_load_support("parity")
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -32,14 +32,13 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 from PIL import Image
 
-from bench.adapter import ModelAdapter, register_adapter
+from bench.adapter import register_adapter
 from bench.options import OptionError
-from bench.types import EditImageRequest, GenerateImageRequest, RequestKind
+from bench.types import EditImageRequest, GenerateImageRequest
 from model_adapters.anytext.checkpoint import ReleaseFiles
+from model_adapters.anytext.common import AnyTextAdapterBase, AnyTextSamplingOptions
 from model_adapters.anytext.glyphs import load_font
 from model_adapters.anytext.requests import (
-    ADDED_PROMPT,
-    NEGATIVE_PROMPT,
     canvas_polygons,
     edit_canvas,
     limited,
@@ -48,7 +47,7 @@ from model_adapters.anytext.requests import (
     stacked_rows,
 )
 from model_adapters.common.images import open_image, resized
-from model_adapters.common.torch_options import DtypeName, check_device, resolve_device, resolve_dtype
+from model_adapters.common.torch_options import check_device, resolve_device, resolve_dtype
 
 if TYPE_CHECKING:
     from model_adapters.anytext.model import AnyTextModel
@@ -58,21 +57,12 @@ RELEASE_FONT = Path("font") / "Arial_Unicode.ttf"
 
 
 @dataclass(frozen=True)
-class AnyTextOptions:
+class AnyTextOptions(AnyTextSamplingOptions):
     checkpoint: Path | None = None
     config: Path | None = None
     clip: Path | None = None
-    font_path: Path | None = None
-    device: str = "auto"
-    dtype: DtypeName = "auto"
-    steps: int = 20
-    guidance_scale: float = 9.0
     #: The control residuals' weight (the release's ``strength``).
     strength: float = 1.0
-    #: Side of the square canvas generation samples on.
-    size: int = 512
-    added_prompt: str = ADDED_PROMPT
-    negative_prompt: str = NEGATIVE_PROMPT
     max_chars: int = 20
     max_lines: int = 20
     #: Spread a short text over its position with spaces (the benchmark script's glyphs do).
@@ -80,12 +70,10 @@ class AnyTextOptions:
 
 
 @register_adapter("anytext")
-class AnyTextAdapter(ModelAdapter):
+class AnyTextAdapter(AnyTextAdapterBase):
     """AnyText: SD1.5 with a text-control network and OCR-embedded glyph lines in the prompt."""
 
-    supported_kinds = frozenset({RequestKind.GENERATE_IMAGE, RequestKind.EDIT_IMAGE})
     Options = AnyTextOptions
-    default_batch_size = 1
     checkpoint_option = "checkpoint"
 
     def __init__(self, options: AnyTextOptions | None = None) -> None:
@@ -119,12 +107,6 @@ class AnyTextAdapter(ModelAdapter):
             "sampler": "DDIM (eta 0)",
         }
 
-    def generate_image(self, requests: Sequence[GenerateImageRequest]) -> list[list[Image.Image]]:
-        return [self._generate(request) for request in requests]
-
-    def edit_image(self, requests: Sequence[EditImageRequest]) -> list[list[Image.Image]]:
-        return [self._edit(request) for request in requests]
-
     def _generate(self, request: GenerateImageRequest) -> list[Image.Image]:
         size = self.options.size
         if request.positions and len(request.positions) == len(request.texts):
@@ -150,9 +132,7 @@ class AnyTextAdapter(ModelAdapter):
         from model_adapters.anytext.model import Sampling
 
         assert self._model is not None, "load() first"
-        prompt = placeholder_prompt(caption, texts)
-        if self.options.added_prompt:
-            prompt = f"{prompt}, {self.options.added_prompt}"
+        prompt = self._full_prompt(placeholder_prompt(caption, texts))
         lines = render(self._font, texts, polygons, size, add_space=self.options.add_space)
         settings = Sampling(self.options.steps, self.options.guidance_scale, self.options.strength)
         _, pixels = self._model.sample(lines, prompt, self.options.negative_prompt, source, seed, count, settings)

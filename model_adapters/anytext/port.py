@@ -53,16 +53,17 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
-from bench.adapter import ModelAdapter, register_adapter
+from bench.adapter import register_adapter
 from bench.options import OptionError
-from bench.types import EditImageRequest, GenerateImageRequest, Polygon, RequestKind
-from model_adapters.anytext.requests import ADDED_PROMPT, NEGATIVE_PROMPT, quoted_prompt, stacked_rows
+from bench.types import EditImageRequest, GenerateImageRequest, Polygon
+from model_adapters.anytext.common import AnyTextAdapterBase, AnyTextSamplingOptions
+from model_adapters.anytext.requests import quoted_prompt, stacked_rows
 from model_adapters.common.diffusers_loading import describe_pipeline, load_local_pipeline
 from model_adapters.common.folders import ModelFolderError, require_model_folder, require_trusted_code
 from model_adapters.common.generators import image_generators
 from model_adapters.common.geometry import polygon_mask, scale_polygon
 from model_adapters.common.images import open_image, resized
-from model_adapters.common.torch_options import DtypeName, check_device
+from model_adapters.common.torch_options import check_device
 
 FOLDER_LAYOUT = "a diffusers folder (model_index.json, components) with the AnyText pipeline code in it"
 #: Row and column band, in pixels of the pipeline's canvas, by which AnyText orders positions.
@@ -70,29 +71,17 @@ READING_BAND = 102
 
 
 @dataclass(frozen=True)
-class AnyTextDiffusersOptions:
+class AnyTextDiffusersOptions(AnyTextSamplingOptions):
     model: Path | None = None
     #: The pipeline code in the folder runs at load time; required, and recorded in the manifest.
     trust_remote_code: bool = False
     #: Pipeline code file in the folder, when ``model_index.json`` does not name one.
     custom_pipeline: str | None = None
-    #: Font handed to the pipeline for rendering glyphs.
-    font_path: Path | None = None
-    device: str = "auto"
-    dtype: DtypeName = "auto"
-    steps: int = 20
-    guidance_scale: float = 9.0
-    #: Side of the square canvas the pipeline works on.
-    size: int = 512
-    added_prompt: str = ADDED_PROMPT
-    negative_prompt: str = NEGATIVE_PROMPT
 
 
 @register_adapter("anytext-diffusers")
-class AnyTextDiffusersAdapter(ModelAdapter):
-    supported_kinds = frozenset({RequestKind.GENERATE_IMAGE, RequestKind.EDIT_IMAGE})
+class AnyTextDiffusersAdapter(AnyTextAdapterBase):
     Options = AnyTextDiffusersOptions
-    default_batch_size = 1
     checkpoint_option = "model"
 
     def __init__(self, options: AnyTextDiffusersOptions | None = None) -> None:
@@ -122,12 +111,6 @@ class AnyTextDiffusersAdapter(ModelAdapter):
     def describe(self) -> dict[str, Any]:
         return {**describe_pipeline(self._pipeline, self._device, self._dtype), "pipeline_code": str(self._code)}
 
-    def generate_image(self, requests: Sequence[GenerateImageRequest]) -> list[list[Image.Image]]:
-        return [self._generate(request) for request in requests]
-
-    def edit_image(self, requests: Sequence[EditImageRequest]) -> list[list[Image.Image]]:
-        return [self._edit(request) for request in requests]
-
     def _generate(self, request: GenerateImageRequest) -> list[Image.Image]:
         size = self.options.size
         if request.positions and len(request.positions) == len(request.texts):
@@ -151,9 +134,7 @@ class AnyTextDiffusersAdapter(ModelAdapter):
             raise ValueError(f"{len(texts)} texts for {len(polygons)} positions")
         size = self.options.size
         ordered = sorted(zip(texts, polygons), key=lambda pair: reading_order_key(pair[1], size))
-        prompt = quoted_prompt(caption, [text for text, _ in ordered])
-        if self.options.added_prompt:
-            prompt = f"{prompt}, {self.options.added_prompt}"
+        prompt = self._full_prompt(quoted_prompt(caption, [text for text, _ in ordered]))
         positions = np.asarray(polygon_mask((size, size), [polygon for _, polygon in ordered]))
         result = self._pipeline(
             prompt=prompt,

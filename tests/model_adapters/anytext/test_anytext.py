@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from parity import assert_relatively_close, recorded_tensors, recorded_values
 from PIL import Image
 
 from bench.adapter import ADAPTERS
@@ -50,12 +51,12 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def reference() -> dict[str, torch.Tensor]:
-    return torch.load(RELEASE / "outputs.pt", weights_only=True)
+    return recorded_tensors(RELEASE)
 
 
 @pytest.fixture(scope="module")
 def recorded() -> dict:
-    return json.loads((RELEASE / "outputs.json").read_text(encoding="utf-8"))
+    return recorded_values(RELEASE)
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +76,7 @@ def stored_lines(reference, recorded) -> TextLines:
 
 
 def assert_close(actual: torch.Tensor, expected: torch.Tensor, relative: float = RELATIVE) -> None:
-    assert actual.shape == expected.shape
-    error = (actual.float() - expected.float()).abs().max() / expected.float().abs().max()
-    assert error <= relative, f"relative error {error:.2e}"
+    assert_relatively_close(actual, expected, relative)
 
 
 def test_checkpoint_is_the_releases_layout(folder):

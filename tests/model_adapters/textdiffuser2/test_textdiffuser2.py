@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from parity import assert_relatively_close, recorded_tensors, recorded_values
 from PIL import Image
 
 from bench.adapter import ADAPTERS
@@ -30,12 +31,12 @@ RELATIVE = 3e-6
 
 @pytest.fixture(scope="module")
 def reference() -> dict[str, torch.Tensor]:
-    return torch.load(RELEASE / "outputs.pt", weights_only=True)
+    return recorded_tensors(RELEASE)
 
 
 @pytest.fixture(scope="module")
 def recorded() -> dict:
-    return json.loads((RELEASE / "outputs.json").read_text(encoding="utf-8"))
+    return recorded_values(RELEASE)
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +50,7 @@ def image_model() -> ImageModel:
 
 
 def assert_close(actual: torch.Tensor, expected: torch.Tensor) -> None:
-    assert actual.shape == expected.shape
-    error = (actual.float() - expected.float()).abs().max() / expected.float().abs().max()
-    assert error <= RELATIVE, f"relative error {error:.2e}"
+    assert_relatively_close(actual, expected, RELATIVE)
 
 
 def test_planner_prompt_and_sampled_layout_tokens_equal_the_release(reference, recorded):
