@@ -55,6 +55,8 @@ PLACEHOLDER = "*"
 ANYTEXT_PHRASE = ", these texts are written on it: "
 FID_REFERENCES = {"laion_word": "laion-40k", "wukong_word": "wukong-40k"}
 PROTOCOL_IMAGES = {"anytext": 4, "textharmony": 1}
+#: The prompt profile of models that take AnyText's own prompts (the ``anytext`` adapter's).
+ANYTEXT_PROFILE = "anytext"
 
 
 @dataclass(frozen=True)
@@ -77,8 +79,9 @@ class AnyTextOptions:
     #: Images per item; the protocol's (4 for anytext, 1 for textharmony) when not given.
     num_images: int | None = option(None, minimum=1)
     #: ``caption``: the caption alone (what the baselines in AnyText's evaluation were given);
-    #: ``anytext``: caption, AnyText's phrase and one ``*`` per line, for placeholder models.
-    prompt_style: Literal["caption", "anytext"] = "caption"
+    #: ``anytext``: caption, AnyText's phrase and one ``*`` per line, for placeholder models;
+    #: ``auto``: ``anytext`` for a model whose prompt profile is ``anytext``, else ``caption``.
+    prompt_style: Literal["auto", "caption", "anytext"] = "auto"
     #: Recogniser dictionary for NED; ``auto``: Chinese for ``wukong`` subsets, else English.
     lang: Literal["auto", "en", "ch"] = option("auto", role="scoring")
     #: A dictionary file to use instead of the built-in one (e.g. AnyText's ocr_weights/ file).
@@ -128,6 +131,14 @@ class AnyTextTask(Task):
     @property
     def num_images(self) -> int:
         return self.options.num_images or PROTOCOL_IMAGES[self.options.protocol]
+
+    @property
+    def prompt_style(self) -> str:
+        """AnyText itself is evaluated with its own prompts, every other model with the caption."""
+        if self.options.prompt_style != "auto":
+            return self.options.prompt_style
+        profile = self.context.prompt_profile or self.context.adapter_prompt_profile
+        return "anytext" if profile == ANYTEXT_PROFILE else "caption"
 
     @property
     def language(self) -> str:
@@ -205,10 +216,11 @@ class AnyTextTask(Task):
         return {"sentence_accuracy": means["correct_lines"] / lines, "ned": means["ned_sum"] / lines}
 
     def identity(self) -> dict[str, Any]:
-        """With the number of images resolved, so that leaving it to the protocol and naming
-        the protocol's own number give the same keys."""
+        """With the number of images and the prompt style resolved, so that leaving them to the
+        protocol and the model or naming what those choose give the same keys."""
         identity = super().identity()
         identity["options"]["num_images"] = self.num_images
+        identity["options"]["prompt_style"] = self.prompt_style
         return identity
 
     def scoring_identity(self) -> dict[str, Any]:
@@ -271,7 +283,7 @@ class AnyTextGenerateTask(AnyTextTask):
 
     def build_request(self, sample: AnyTextSample, key: str) -> Request:
         prompt = sample.caption
-        if self.options.prompt_style == "anytext":
+        if self.prompt_style == "anytext":
             prompt = anytext_prompt(sample.caption, len(sample.texts))
         return GenerateImageRequest(
             key=key, prompt=prompt, texts=sample.texts, positions=sample.polygons, num_images=self.num_images

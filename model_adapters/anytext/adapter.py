@@ -75,6 +75,8 @@ class AnyTextAdapter(AnyTextAdapterBase):
 
     Options = AnyTextOptions
     checkpoint_option = "checkpoint"
+    #: AnyText-benchmark then sends AnyText's own prompts (caption, phrase, one ``*`` per line).
+    prompt_profile = "anytext"
 
     def __init__(self, options: AnyTextOptions | None = None) -> None:
         super().__init__(options)

@@ -83,6 +83,21 @@ def test_prompt_style_option(tmp_path):
     assert plain.sample_key(sample) == rescored.sample_key(sample)  # scoring options keep the outputs
 
 
+def test_anytext_itself_gets_its_own_prompts_unless_told_otherwise(tmp_path):
+    write_benchmark(tmp_path, [{"img_name": "a.jpg", "caption": "a cup", "annotations": [annotation("Tea")]}])
+    for profile, style in (("anytext", "anytext"), ("default", "caption"), ("textharmony", "caption")):
+        task = TASKS.get("anytext-generate")(None, TaskContext(data_root=tmp_path, adapter_prompt_profile=profile))
+        assert task.prompt_style == style
+        named = TASKS.get("anytext-generate").from_args({"prompt_style": style}, TaskContext(data_root=tmp_path))
+        sample = task.load_samples()[0]
+        assert task.build_request(sample, "k").prompt == named.build_request(sample, "k").prompt
+        assert task.sample_key(sample) == named.sample_key(sample), "auto and the style it chose are one configuration"
+    caption = TASKS.get("anytext-generate").from_args({"prompt_style": "caption"},
+                                                      TaskContext(data_root=tmp_path, adapter_prompt_profile="anytext"))
+    assert caption.prompt_style == "caption"
+    assert ADAPTERS.get("anytext").prompt_profile == "anytext"
+
+
 @dataclass(frozen=True)
 class QueueOptions:
     #: JSON list of readings, handed out in order, one per crop.
