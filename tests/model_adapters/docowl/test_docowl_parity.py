@@ -14,12 +14,11 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from model_adapters.common.checkpoints import CheckpointError
+from model_adapters.common.checkpoints import CheckpointError, read_checkpoint
 from model_adapters.mplug_docowl.generation import IMAGE_INDEX, Prompt, greedy
 from model_adapters.mplug_docowl.images import GRID_9, conversation, crop, select_grid, user_turn
 from model_adapters.mplug_docowl.model import DocOwlModel
 from model_adapters.mplug_docowl.tokenizer import LlamaTokenizer, encode_prompt
-from model_adapters.qwen_vl.model import read_checkpoint
 
 FIXTURE = Path(__file__).parent / "data" / "docowl_tiny"
 #: Largest difference allowed, relative to the largest magnitude of the reference.

@@ -12,9 +12,10 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
+from model_adapters.common.checkpoints import CheckpointError, read_checkpoint
 from model_adapters.qwen_vl.generation import Prompt
 from model_adapters.qwen_vl.images import window_views
-from model_adapters.qwen_vl.model import MonkeyModel, read_checkpoint
+from model_adapters.qwen_vl.model import MonkeyModel
 from model_adapters.qwen_vl.tokenizer import QwenTokenizer
 from tests.model_adapters.qwen_vl.parity import (
     TOLERANCE,
@@ -79,8 +80,6 @@ def test_pytorch_bin_weights_load_to_the_same_model(tmp_path, model):
 
 
 def test_a_checkpoint_with_a_foreign_tensor_or_a_missing_one_is_refused(tmp_path):
-    from model_adapters.qwen_vl.model import CheckpointError
-
     weights = dict(read_checkpoint(FIXTURE / "model"))
     folder = tmp_path / "broken"
     shutil.copytree(FIXTURE / "model", folder, ignore=shutil.ignore_patterns("model*.safetensors*"))
