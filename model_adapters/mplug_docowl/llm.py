@@ -20,19 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from model_adapters.common.kv_cache import KVCache, run_layers
+from model_adapters.common.norms import RMSNorm
 from model_adapters.mplug_docowl.config import DocOwlConfig
-
-
-class RMSNorm(nn.Module):
-    def __init__(self, dim: int, eps: float) -> None:
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = x.float()
-        y = y * torch.rsqrt(y.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * y.to(x.dtype)
 
 
 class Multiway(nn.Module):
