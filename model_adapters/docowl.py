@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from bench.adapter import ModelAdapter, register_adapter
-from bench.types import AnswerRequest, RequestKind
-from model_adapters.common.folders import require_model_folder
+from bench.adapter import register_adapter
+from bench.types import AnswerRequest
 from model_adapters.common.images import open_image
+from model_adapters.common.native_adapter import NativeAnswerAdapter
 from model_adapters.common.prompts import prompt_parts
-from model_adapters.common.torch_options import DtypeName, check_device, resolve_device, resolve_dtype
+from model_adapters.common.torch_options import DtypeName
 
 FOLDER_LAYOUT = "a DocOwl 1.5 release folder (config.json, model*.safetensors or pytorch_model*.bin, tokenizer.model)"
 
@@ -44,42 +44,34 @@ class DocOwlOptions:
 
 
 @register_adapter("docowl")
-class DocOwlAdapter(ModelAdapter):
-    supported_kinds = frozenset({RequestKind.ANSWER})
+class DocOwlAdapter(NativeAnswerAdapter):
     Options = DocOwlOptions
     default_batch_size = 4
     prompt_profile = "docowl"
-    checkpoint_option = "model"
+    required_files = ("config.json", "tokenizer.model")
+    folder_layout = FOLDER_LAYOUT
+    accelerator_dtype = "float16"
+    implementation = "model_adapters.mplug_docowl"
 
-    def __init__(self, options: DocOwlOptions | None = None) -> None:
-        super().__init__(options)
-        folder = require_model_folder(self.options.model, self.name, ("config.json", "tokenizer.model"), FOLDER_LAYOUT)
+    def check_folder(self, folder: Path) -> None:
         from model_adapters.mplug_docowl.config import DocOwlConfig
 
-        DocOwlConfig.from_folder(folder)  # a folder of another model is refused before any load
-        check_device(self.options.device)
-        self._model: Any = None
-        self._tokenizer: Any = None
-        self._device: Any = None
-        self._dtype: Any = None
+        DocOwlConfig.from_folder(folder)
 
-    def load(self) -> None:
+    def read(self, folder: Path, dtype: Any, device: Any) -> tuple[Any, Any]:
         from model_adapters.mplug_docowl.model import DocOwlModel
         from model_adapters.mplug_docowl.tokenizer import LlamaTokenizer
 
-        self._device = resolve_device(self.options.device)
-        self._dtype = resolve_dtype(self.options.dtype, self._device, accelerator_default="float16")
-        self._tokenizer = LlamaTokenizer.from_folder(self.options.model)
-        self._model = DocOwlModel.from_folder(self.options.model, self._dtype, self._device)
-        if self._tokenizer.size > self._model.config.vocab_size:
-            raise ValueError(f"{self.options.model}: tokenizer.model has {self._tokenizer.size} pieces, the weights "
-                             f"{self._model.config.vocab_size} rows; the tokenizer does not belong to these weights")
+        tokenizer = LlamaTokenizer.from_folder(folder)
+        model = DocOwlModel.from_folder(folder, dtype, device)
+        if tokenizer.size > model.config.vocab_size:
+            raise ValueError(f"{folder}: tokenizer.model has {tokenizer.size} pieces, the weights "
+                             f"{model.config.vocab_size} rows; the tokenizer does not belong to these weights")
+        return tokenizer, model
 
     def describe(self) -> dict[str, Any]:
         return {
-            "device": str(self._device),
-            "dtype": str(self._dtype).removeprefix("torch."),
-            "implementation": "thbench native (model_adapters.mplug_docowl)",
+            **super().describe(),
             "cropping": "grid_9 anchors" + (" + global view" if self.options.global_view else "") + ", textual crop indicators",
             "template": "mplug_owl2",
             "decoding": "greedy until </s>, KV cache; special tokens decoded, text stripped, </s> removed",
@@ -101,7 +93,7 @@ class DocOwlAdapter(ModelAdapter):
     def answer(self, requests: Sequence[AnswerRequest]) -> list[str]:
         from model_adapters.mplug_docowl.generation import greedy
 
-        limits = [self.options.max_new_tokens or request.max_new_tokens for request in requests]
+        limits = self.token_limits(requests)
         generation = greedy(self._model, [self.prompt(r) for r in requests], max(limits), end_id=self._tokenizer.eos_id)
         return [self.text(tokens[:limit]) for tokens, limit in zip(generation.tokens, limits)]
 

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Sequence
 
-from bench.adapter import ModelAdapter, register_adapter
-from bench.types import AnswerRequest, RequestKind
-from model_adapters.common.folders import require_model_folder
+from bench.adapter import register_adapter
+from bench.types import AnswerRequest
 from model_adapters.common.images import open_image
+from model_adapters.common.native_adapter import NativeAnswerAdapter
 from model_adapters.common.prompts import prompt_parts
-from model_adapters.common.torch_options import DtypeName, check_device, resolve_device, resolve_dtype
+from model_adapters.common.torch_options import DtypeName
 
 FOLDER_LAYOUT = "a Monkey release folder (config.json, model*.safetensors or pytorch_model*.bin, qwen.tiktoken)"
 GROUNDING_MARK = "<ref>"
@@ -52,53 +52,43 @@ class MonkeyOptions:
 
 
 @register_adapter("monkey")
-class MonkeyAdapter(ModelAdapter):
-    supported_kinds = frozenset({RequestKind.ANSWER})
+class MonkeyAdapter(NativeAnswerAdapter):
     Options = MonkeyOptions
     default_batch_size = 8
     prompt_profile = "monkey"
-    checkpoint_option = "model"
+    required_files = ("config.json", "qwen.tiktoken")
+    folder_layout = FOLDER_LAYOUT
+    implementation = "model_adapters.qwen_vl"
     #: The ``variant`` of ``QwenVLConfig`` this adapter runs; a folder of the other is refused.
     variant: ClassVar[str] = "monkey"
-    folder_layout: ClassVar[str] = FOLDER_LAYOUT
 
-    def __init__(self, options: MonkeyOptions | None = None) -> None:
-        super().__init__(options)
-        folder = require_model_folder(self.options.model, self.name, ("config.json", "qwen.tiktoken"), self.folder_layout)
+    def check_folder(self, folder: Path) -> None:
         from model_adapters.qwen_vl.config import QwenVLConfig, QwenVLConfigError
 
-        variant = QwenVLConfig.from_folder(folder).variant  # a folder of another model is refused before any load
+        variant = QwenVLConfig.from_folder(folder).variant
         if variant != self.variant:
             raise QwenVLConfigError(
                 f"{folder} is a {_RELEASE_NAMES[variant]} release (config.json); run it with --model {variant}, "
                 f"not --model {self.name}, so that its vision encoder, prompts and decoding are its own"
             )
-        check_device(self.options.device)
-        self._model: Any = None
-        self._tokenizer: Any = None
-        self._device: Any = None
-        self._dtype: Any = None
 
-    def load(self) -> None:
+    def read(self, folder: Path, dtype: Any, device: Any) -> tuple[Any, Any]:
         from model_adapters.qwen_vl.model import MonkeyModel
         from model_adapters.qwen_vl.tokenizer import QwenTokenizer
 
-        self._device = resolve_device(self.options.device)
-        self._dtype = resolve_dtype(self.options.dtype, self._device)
-        self._tokenizer = QwenTokenizer.from_folder(self.options.model)
-        self._model = MonkeyModel.from_folder(self.options.model, self._dtype, self._device)
-        configured = self._model.config.visual.image_start_id
-        if configured != self._tokenizer.ids.image_start:
+        tokenizer = QwenTokenizer.from_folder(folder)
+        model = MonkeyModel.from_folder(folder, dtype, device)
+        configured = model.config.visual.image_start_id
+        if configured != tokenizer.ids.image_start:
             raise ValueError(
-                f"{self.options.model}: config.json says <img> is id {configured}, qwen.tiktoken makes it "
-                f"{self._tokenizer.ids.image_start}; the tokenizer file does not belong to these weights"
+                f"{folder}: config.json says <img> is id {configured}, qwen.tiktoken makes it "
+                f"{tokenizer.ids.image_start}; the tokenizer file does not belong to these weights"
             )
+        return tokenizer, model
 
     def describe(self) -> dict[str, Any]:
         return {
-            "device": str(self._device),
-            "dtype": str(self._dtype).removeprefix("torch."),
-            "implementation": "thbench native (model_adapters.qwen_vl)",
+            **super().describe(),
             "image_token_span": self._model.image_token_span if self._model is not None else None,
             "decoding": self.decoding,
             "special_tokens": self.options.special_tokens,
@@ -108,7 +98,7 @@ class MonkeyAdapter(ModelAdapter):
         from model_adapters.qwen_vl.generation import Prompt, greedy
         from model_adapters.qwen_vl.tokenizer import encode_with_images
 
-        limits = [self.options.max_new_tokens or request.max_new_tokens for request in requests]
+        limits = self.token_limits(requests)
         prompts = [
             Prompt(
                 ids=tuple(encode_with_images(self._tokenizer, prompt_parts(r.prompt, len(r.images)), self._model.image_token_span)),

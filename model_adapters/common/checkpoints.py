@@ -1,18 +1,52 @@
-"""Filling a model built on the meta device from a release's tensors, with errors that name
-the folder and the tensor, shared by the native implementations."""
+"""Reading a release's weight files and filling a model built on the meta device from them,
+with errors that name the folder and the tensor, shared by the native implementations."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import torch
 from torch import nn
 
+WEIGHT_FILES = ("model.safetensors.index.json", "model.safetensors", "pytorch_model.bin.index.json", "pytorch_model.bin")
+
 
 class CheckpointError(ValueError):
     pass
+
+
+def read_checkpoint(folder: Path) -> Iterator[tuple[str, torch.Tensor]]:
+    """Every tensor of the folder's weights: safetensors or PyTorch files, sharded (with the
+    index ``save_pretrained`` writes) or whole, read one file at a time."""
+    for name in WEIGHT_FILES:
+        path = folder / name
+        if path.is_file():
+            break
+    else:
+        raise FileNotFoundError(f"{folder} holds none of {', '.join(WEIGHT_FILES)}; point model= at the released folder")
+    if name.endswith(".index.json"):
+        shards = sorted(set(json.loads(path.read_text(encoding="utf-8"))["weight_map"].values()))
+        files = [folder / shard for shard in shards]
+    else:
+        files = [path]
+    for file in files:
+        if not file.is_file():
+            raise FileNotFoundError(f"{file} is listed in {path.name} but missing")
+        yield from _read_file(file)
+
+
+def _read_file(path: Path) -> Iterator[tuple[str, torch.Tensor]]:
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as handle:
+            for key in handle.keys():
+                yield key, handle.get_tensor(key)
+    else:
+        yield from torch.load(path, map_location="cpu", weights_only=True, mmap=True).items()
 
 
 def assign_tensors(model: nn.Module, tensors: Iterable[tuple[str, torch.Tensor]], folder: Path, what: str,
@@ -30,12 +64,16 @@ def assign_tensors(model: nn.Module, tensors: Iterable[tuple[str, torch.Tensor]]
             raise CheckpointError(f"{folder}: tensor {name!r} has no place in a {what} model; is this the right folder?")
         if tuple(tensor.shape) != tuple(expected[name].shape):
             raise CheckpointError(f"{folder}: {name} has shape {tuple(tensor.shape)}, config.json implies {tuple(expected[name].shape)}")
-        owner_name, _, attribute = name.rpartition(".")
-        owner = model.get_submodule(owner_name)
-        value = tensor.to(device=device, dtype=dtype)
-        setattr(owner, attribute, nn.Parameter(value, requires_grad=False) if isinstance(getattr(owner, attribute), nn.Parameter) else value)
+        assign(model, name, tensor.to(device=device, dtype=dtype))
         found.add(name)
     return set(expected) - found
+
+
+def assign(model: nn.Module, name: str, tensor: torch.Tensor) -> None:
+    """Replaces the parameter or buffer ``name`` of ``model`` (a meta one, say) by ``tensor``."""
+    owner_name, _, attribute = name.rpartition(".")
+    owner = model.get_submodule(owner_name)
+    setattr(owner, attribute, nn.Parameter(tensor, requires_grad=False) if isinstance(getattr(owner, attribute), nn.Parameter) else tensor)
 
 
 def refuse_missing(folder: Path, missing: set[str]) -> None:

@@ -8,8 +8,10 @@ so attention never reads padding and a row computes what it would alone.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 import torch
+from torch import nn
 
 
 @dataclass
@@ -51,3 +53,15 @@ class KVCache:
         self.keys[layer][:, :, self.length:end] = keys
         self.values[layer][:, :, self.length:end] = values
         return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
+
+
+def run_layers(layers: Iterable[nn.Module], embeds: torch.Tensor, valid: torch.Tensor, cache: KVCache, *context: object) -> torch.Tensor:
+    """Runs ``embeds`` (B, T, H) through ``layers`` after what ``cache`` holds, each called as
+    ``layer(x, *context, cache, index, mask)`` so that it stores its keys and values, and
+    advances the cache by T; ``valid`` (B, T) marks real tokens."""
+    mask = cache.extend(valid)
+    x = embeds
+    for index, layer in enumerate(layers):
+        x = layer(x, *context, cache, index, mask)
+    cache.length += embeds.shape[1]
+    return x

@@ -9,12 +9,13 @@ alone. Rows that ended are fed the end token until all have.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterator
 
 import torch
 from torch import nn
 
+from model_adapters.common.greedy import Generation, decode_greedily
 from model_adapters.common.kv_cache import KVCache
 from model_adapters.mplug_docowl.images import Crops
 from model_adapters.mplug_docowl.model import DocOwlModel
@@ -29,14 +30,6 @@ class Prompt:
 
     ids: tuple[int, ...]
     crops: tuple[Crops, ...] = ()
-
-
-@dataclass
-class Generation:
-    #: Per row, the new tokens, the end token included when it came.
-    tokens: list[list[int]]
-    #: Per row, the logits of each step, when asked for.
-    scores: list[list[torch.Tensor]] = field(default_factory=list)
 
 
 @dataclass
@@ -93,27 +86,12 @@ def prepare(model: DocOwlModel, prompts: list[Prompt]) -> PromptBatch:
 def greedy(model: DocOwlModel, prompts: list[Prompt], max_new_tokens: int, end_id: int, keep_scores: bool = False) -> Generation:
     batch = prepare(model, prompts)
     rows, width = batch.valid.shape
-    device = batch.embeds.device
     config = model.config
     cache = KVCache.empty(config.num_hidden_layers, rows, config.num_attention_heads, width + max_new_tokens, config.head_dim,
-                          device, batch.embeds.dtype)
+                          batch.embeds.device, batch.embeds.dtype)
     hidden = model.model(batch.embeds, batch.positions, batch.valid, batch.visual, cache)
-    positions = batch.positions[:, -1:]
-    result = Generation(tokens=[[] for _ in range(rows)], scores=[[] for _ in range(rows)] if keep_scores else [])
-    running = torch.ones(rows, dtype=torch.bool, device=device)
-    for step in range(max_new_tokens):
-        logits = model.lm_head(hidden[:, -1]).float()
-        if keep_scores:
-            for row in range(rows):
-                result.scores[row].append(logits[row].detach().to("cpu", copy=True))
-        chosen = torch.where(running, logits.argmax(-1), torch.full_like(running, end_id, dtype=torch.long))
-        for row, token in enumerate(chosen.tolist()):
-            if running[row]:
-                result.tokens[row].append(token)
-        running = running & (chosen != end_id)
-        if not running.any() or step == max_new_tokens - 1:
-            break
-        positions = positions + 1
-        embeds = model.model.embed_tokens(chosen[:, None])
-        hidden = model.model(embeds, positions, torch.ones_like(positions, dtype=torch.bool), None, cache)
-    return result
+
+    def feed(tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        return model.model(model.model.embed_tokens(tokens), positions, torch.ones_like(positions, dtype=torch.bool), None, cache)
+
+    return decode_greedily(model.lm_head, feed, hidden, batch.positions[:, -1:], max_new_tokens, end_id, keep_scores=keep_scores)

@@ -19,20 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from model_adapters.common.kv_cache import KVCache
+from model_adapters.common.kv_cache import KVCache, run_layers
+from model_adapters.common.norms import RMSNorm
 from model_adapters.mplug_docowl.config import DocOwlConfig
-
-
-class RMSNorm(nn.Module):
-    def __init__(self, dim: int, eps: float) -> None:
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = x.float()
-        y = y * torch.rsqrt(y.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * y.to(x.dtype)
 
 
 class Multiway(nn.Module):
@@ -130,10 +119,5 @@ class Decoder(nn.Module):
                 cache: KVCache) -> torch.Tensor:
         """Runs ``embeds`` (B, T, H) at ``positions`` (B, T) after what ``cache`` holds and
         appends their keys and values; ``valid`` (B, T) marks real tokens, ``visual`` image ones."""
-        mask = cache.extend(valid)
         rotary = Rotary.at(positions, self.config, embeds.dtype)
-        x = embeds
-        for index, layer in enumerate(self.layers):
-            x = layer(x, visual, rotary, cache, index, mask)
-        cache.length += embeds.shape[1]
-        return self.norm(x)
+        return self.norm(run_layers(self.layers, embeds, valid, cache, visual, rotary))

@@ -13,11 +13,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from model_adapters.common.checkpoints import assign_tensors, refuse_missing
+from model_adapters.common.checkpoints import assign_tensors, read_checkpoint, refuse_missing
 from model_adapters.mplug_docowl.config import DocOwlConfig
 from model_adapters.mplug_docowl.llm import Decoder
 from model_adapters.mplug_docowl.visual import HReducer, VisionModel
-from model_adapters.qwen_vl.model import read_checkpoint
 
 #: Checkpoint entries for buffers that are computed, not learnt.
 _COMPUTED_KEYS = re.compile(r".*\.rotary_emb\.inv_freq$")

@@ -9,12 +9,14 @@ token is forbidden, and rows that ended are fed the end token until all have.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from PIL import Image
 
-from model_adapters.qwen_vl.llm import KVCache, ntk_alpha
+from model_adapters.common.greedy import Generation, decode_greedily
+from model_adapters.common.kv_cache import KVCache
+from model_adapters.qwen_vl.llm import ntk_alpha
 from model_adapters.qwen_vl.model import MonkeyModel
 
 
@@ -24,13 +26,6 @@ class Prompt:
 
     ids: tuple[int, ...]
     images: tuple[Image.Image, ...] = ()
-
-
-@dataclass
-class Generation:
-    tokens: list[list[int]]
-    #: Per row, the logits of each step (before the end-token ban), when asked for.
-    scores: list[list[torch.Tensor]] = field(default_factory=list)
 
 
 class PromptBatch:
@@ -69,26 +64,13 @@ def greedy(model: MonkeyModel, prompts: list[Prompt], max_new_tokens: int, end_i
     rows = len(prompts)
     alphas = [ntk_alpha(length, config.seq_length) if config.use_dynamic_ntk else 1.0 for length in batch.lengths]
     inverse_frequencies = model.transformer.positions.inverse_frequencies(alphas)
-    cache = KVCache.empty(config, rows, batch.ids.shape[1] + max_new_tokens, batch.ids.device, batch.embeds.dtype)
+    cache = KVCache.empty(config.num_hidden_layers, rows, config.num_attention_heads, batch.ids.shape[1] + max_new_tokens,
+                          config.head_dim, batch.ids.device, batch.embeds.dtype)
     hidden = model.transformer(batch.embeds, batch.positions, inverse_frequencies, batch.valid, cache)
-    positions = batch.positions[:, -1:]
-    result = Generation(tokens=[[] for _ in range(rows)], scores=[[] for _ in range(rows)] if keep_scores else [])
-    running = torch.ones(rows, dtype=torch.bool, device=batch.ids.device)
-    minimum = torch.tensor(min_new_tokens if isinstance(min_new_tokens, list) else [min_new_tokens] * rows, device=running.device)
-    for step in range(max_new_tokens):
-        logits = model.lm_head(hidden[:, -1]).float()
-        if keep_scores:
-            for row in range(rows):
-                result.scores[row].append(logits[row].detach().to("cpu", copy=True))
-        logits[:, end_id] = torch.where(step < minimum, float("-inf"), logits[:, end_id])
-        chosen = torch.where(running, logits.argmax(-1), torch.full_like(running, end_id, dtype=torch.long))
-        for row, token in enumerate(chosen.tolist()):
-            if running[row]:
-                result.tokens[row].append(token)
-        running = running & (chosen != end_id)
-        if not running.any() or step == max_new_tokens - 1:
-            break
-        positions = positions + 1
-        embeds = model.transformer.wte(chosen[:, None])
-        hidden = model.transformer(embeds, positions, inverse_frequencies, torch.ones_like(positions, dtype=torch.bool), cache)
-    return result
+
+    def feed(tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        return model.transformer(model.transformer.wte(tokens), positions, inverse_frequencies,
+                                 torch.ones_like(positions, dtype=torch.bool), cache)
+
+    minimum = min_new_tokens if isinstance(min_new_tokens, list) else [min_new_tokens] * rows
+    return decode_greedily(model.lm_head, feed, hidden, batch.positions[:, -1:], max_new_tokens, end_id, minimum, keep_scores)

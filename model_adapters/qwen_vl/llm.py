@@ -22,18 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from model_adapters.common.kv_cache import KVCache, run_layers
+from model_adapters.common.norms import RMSNorm
 from model_adapters.qwen_vl.config import QwenVLConfig
-
-
-class RMSNorm(nn.Module):
-    def __init__(self, dim: int, eps: float) -> None:
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = x.float()
-        return (y * torch.rsqrt(y.pow(2).mean(-1, keepdim=True) + self.eps)).type_as(x) * self.weight
 
 
 def ntk_alpha(prompt_length: int, seq_length: int) -> float:
@@ -89,38 +80,6 @@ def apply_rotary(x: torch.Tensor, rotary: Rotary) -> torch.Tensor:
     return torch.cat([turned, passed], dim=-1).type_as(x)
 
 
-@dataclass
-class KVCache:
-    """Keys and values of every layer, (B, heads, capacity, head_dim), filled up to ``length``;
-    ``valid`` (B, capacity) marks the real (non-padding) positions."""
-
-    keys: list[torch.Tensor]
-    values: list[torch.Tensor]
-    valid: torch.Tensor
-    length: int = 0
-
-    @classmethod
-    def empty(cls, config: QwenVLConfig, batch: int, capacity: int, device: torch.device, dtype: torch.dtype) -> "KVCache":
-        shape = (batch, config.num_attention_heads, capacity, config.head_dim)
-        layers = config.num_hidden_layers
-        return cls(
-            keys=[torch.zeros(shape, device=device, dtype=dtype) for _ in range(layers)],
-            values=[torch.zeros(shape, device=device, dtype=dtype) for _ in range(layers)],
-            valid=torch.zeros(batch, capacity, dtype=torch.bool, device=device),
-        )
-
-    def attention_mask(self, new: int) -> torch.Tensor:
-        """(B, 1, new, length + new): causal over real positions; a padding query sees itself
-        only (its output is never read), so that no row is fully masked."""
-        total = self.length + new
-        query_positions = torch.arange(self.length, total, device=self.valid.device)
-        key_positions = torch.arange(total, device=self.valid.device)
-        causal = key_positions[None, :] <= query_positions[:, None]
-        allowed = causal[None] & self.valid[:, None, :total]
-        allowed = allowed | (key_positions[None, None, :] == query_positions[None, :, None])
-        return allowed[:, None]
-
-
 class QwenAttention(nn.Module):
     def __init__(self, config: QwenVLConfig) -> None:
         super().__init__()
@@ -134,12 +93,9 @@ class QwenAttention(nn.Module):
         q, k, v = (t.view(batch, length, self.heads, self.head_dim) for t in self.c_attn(x).split(width, dim=2))
         q = apply_rotary(q.transpose(1, 2), rotary)
         k = apply_rotary(k.transpose(1, 2), rotary)
-        start, end = cache.length, cache.length + length
-        cache.keys[layer][:, :, start:end] = k
-        cache.values[layer][:, :, start:end] = v.transpose(1, 2)
+        keys, values = cache.store(layer, k, v.transpose(1, 2))
         if rotary.logn is not None:
             q = q * rotary.logn
-        keys, values = cache.keys[layer][:, :, :end], cache.values[layer][:, :, :end]
         context = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
         return self.c_proj(context.transpose(1, 2).reshape(batch, length, width))
 
@@ -185,12 +141,5 @@ class QwenDecoder(nn.Module):
                 valid: torch.Tensor, cache: KVCache) -> torch.Tensor:
         """Runs ``embeds`` (B, T, H) at ``positions`` (B, T) after what ``cache`` holds, and
         appends their keys and values; ``valid`` (B, T) marks real tokens."""
-        length = embeds.shape[1]
-        cache.valid[:, cache.length:cache.length + length] = valid
         rotary = self.positions.at(positions, inverse_frequencies, embeds.dtype)
-        mask = cache.attention_mask(length)
-        x = embeds
-        for layer, block in enumerate(self.h):
-            x = block(x, rotary, cache, layer, mask)
-        cache.length += length
-        return self.ln_f(x)
+        return self.ln_f(run_layers(self.h, embeds, valid, cache, rotary))

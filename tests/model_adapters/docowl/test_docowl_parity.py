@@ -12,14 +12,13 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from model_adapters.common.checkpoints import CheckpointError
 from model_adapters.mplug_docowl.generation import IMAGE_INDEX, Prompt, greedy
 from model_adapters.mplug_docowl.images import GRID_9, conversation, crop, select_grid, user_turn
 from model_adapters.mplug_docowl.model import DocOwlModel
 from model_adapters.mplug_docowl.tokenizer import LlamaTokenizer, encode_prompt
-from model_adapters.qwen_vl.model import read_checkpoint
+from tests.model_adapters.release_checkpoints import assert_bin_weights_load_the_same, assert_foreign_and_missing_tensors_are_refused
 
 FIXTURE = Path(__file__).parent / "data" / "docowl_tiny"
 #: Largest difference allowed, relative to the largest magnitude of the reference.
@@ -43,9 +42,13 @@ def tensors() -> dict[str, torch.Tensor]:
     return load_file(FIXTURE / "reference.safetensors")
 
 
+def load(folder: Path) -> DocOwlModel:
+    return DocOwlModel.from_folder(folder, torch.float32, torch.device("cpu"))
+
+
 @pytest.fixture(scope="module")
 def model() -> DocOwlModel:
-    return DocOwlModel.from_folder(FIXTURE / "model", torch.float32, torch.device("cpu"))
+    return load(FIXTURE / "model")
 
 
 @pytest.fixture(scope="module")
@@ -134,22 +137,9 @@ def test_the_tolerance_catches_a_relative_error_of_1e_5(tensors):
 
 
 def test_pytorch_bin_weights_load_to_the_same_model(tmp_path, model):
-    folder = tmp_path / "bin-release"
-    shutil.copytree(FIXTURE / "model", folder, ignore=shutil.ignore_patterns("model*.safetensors*"))
-    torch.save(dict(read_checkpoint(FIXTURE / "model")), folder / "pytorch_model.bin")
-    reloaded = DocOwlModel.from_folder(folder, torch.float32, torch.device("cpu"))
-    for (name, mine), (other_name, other) in zip(model.state_dict().items(), reloaded.state_dict().items()):
-        assert name == other_name and torch.equal(mine, other)
+    assert_bin_weights_load_the_same(FIXTURE / "model", model, load, tmp_path)
 
 
 def test_a_checkpoint_with_a_foreign_tensor_or_a_missing_one_is_refused(tmp_path):
-    weights = dict(read_checkpoint(FIXTURE / "model"))
-    folder = tmp_path / "broken"
-    shutil.copytree(FIXTURE / "model", folder, ignore=shutil.ignore_patterns("model*.safetensors*"))
-    save_file({**weights, "model.extra.weight": torch.ones(2)}, folder / "model.safetensors")
-    with pytest.raises(CheckpointError, match="model.extra.weight"):
-        DocOwlModel.from_folder(folder, torch.float32, torch.device("cpu"))
-    weights.pop("model.layers.1.self_attn.k_proj.multiway.1.weight")
-    save_file(weights, folder / "model.safetensors")
-    with pytest.raises(CheckpointError, match="lack 1 tensors.*k_proj.multiway.1.weight"):
-        DocOwlModel.from_folder(folder, torch.float32, torch.device("cpu"))
+    assert_foreign_and_missing_tensors_are_refused(FIXTURE / "model", load, tmp_path, "model.extra.weight",
+                                                   "model.layers.1.self_attn.k_proj.multiway.1.weight")

@@ -4,17 +4,15 @@ the greedy tokens, at a tolerance that a 1e-5 relative difference fails."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
-from safetensors.torch import save_file
 
 from model_adapters.qwen_vl.generation import Prompt
 from model_adapters.qwen_vl.images import window_views
-from model_adapters.qwen_vl.model import MonkeyModel, read_checkpoint
+from model_adapters.qwen_vl.model import MonkeyModel
 from model_adapters.qwen_vl.tokenizer import QwenTokenizer
 from tests.model_adapters.qwen_vl.parity import (
     TOLERANCE,
@@ -23,6 +21,7 @@ from tests.model_adapters.qwen_vl.parity import (
     relative_error,
 )
 from tests.model_adapters.qwen_vl.parity import fixture_prompt as parity_prompt
+from tests.model_adapters.release_checkpoints import assert_bin_weights_load_the_same, assert_foreign_and_missing_tensors_are_refused
 
 FIXTURE = Path(__file__).parent / "data" / "monkey_tiny"
 
@@ -69,25 +68,13 @@ def test_the_tolerance_catches_a_relative_error_of_1e_5(tensors):
     assert relative_error(nudged, logits) > TOLERANCE
 
 
+def load(folder: Path) -> MonkeyModel:
+    return MonkeyModel.from_folder(folder, torch.float32, torch.device("cpu"))
+
+
 def test_pytorch_bin_weights_load_to_the_same_model(tmp_path, model):
-    folder = tmp_path / "bin-release"
-    shutil.copytree(FIXTURE / "model", folder, ignore=shutil.ignore_patterns("model*.safetensors*"))
-    torch.save(dict(read_checkpoint(FIXTURE / "model")), folder / "pytorch_model.bin")
-    reloaded = MonkeyModel.from_folder(folder, torch.float32, torch.device("cpu"))
-    for (name, mine), (other_name, other) in zip(model.state_dict().items(), reloaded.state_dict().items()):
-        assert name == other_name and torch.equal(mine, other)
+    assert_bin_weights_load_the_same(FIXTURE / "model", model, load, tmp_path)
 
 
 def test_a_checkpoint_with_a_foreign_tensor_or_a_missing_one_is_refused(tmp_path):
-    from model_adapters.qwen_vl.model import CheckpointError
-
-    weights = dict(read_checkpoint(FIXTURE / "model"))
-    folder = tmp_path / "broken"
-    shutil.copytree(FIXTURE / "model", folder, ignore=shutil.ignore_patterns("model*.safetensors*"))
-    save_file({**weights, "transformer.extra.weight": torch.ones(2)}, folder / "model.safetensors")
-    with pytest.raises(CheckpointError, match="transformer.extra.weight"):
-        MonkeyModel.from_folder(folder, torch.float32, torch.device("cpu"))
-    weights.pop("lm_head.weight")
-    save_file(weights, folder / "model.safetensors")
-    with pytest.raises(CheckpointError, match="lack 1 tensors.*lm_head.weight"):
-        MonkeyModel.from_folder(folder, torch.float32, torch.device("cpu"))
+    assert_foreign_and_missing_tensors_are_refused(FIXTURE / "model", load, tmp_path, "transformer.extra.weight", "lm_head.weight")

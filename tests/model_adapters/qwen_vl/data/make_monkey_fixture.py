@@ -12,9 +12,10 @@ imported unmodified. Stand-ins:
   release builds a flash-attn module in every attention layer (an assertion fails without the
   package); that module is used only in training, so inference is computed as released.
 * Where torchvision cannot load (its PyPI wheels link the CUDA build of torch), the three
-  transforms ``visual.py`` uses are provided with torchvision's own arithmetic: PIL
-  ``Image.resize`` with ``BICUBIC`` (what ``transforms.Resize`` does to a PIL image), ``ToTensor``
-  (uint8 HWC to float CHW divided by 255) and ``Normalize`` (subtract the mean, divide by the std).
+  transforms ``visual.py`` uses are provided (``tests/model_adapters/torchvision_stand_in.py``)
+  with torchvision's own arithmetic: PIL ``Image.resize`` with ``BICUBIC`` (what
+  ``transforms.Resize`` does to a PIL image), ``ToTensor`` (uint8 HWC to float CHW divided by
+  255) and ``Normalize`` (subtract the mean, divide by the std).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import argparse
 import json
 import math
 import re
+import runpy
 import shutil
 import sys
 from pathlib import Path
@@ -62,56 +64,9 @@ Special = Callable[[str, torch.Size, torch.Generator], "torch.Tensor | None"]
 
 
 def install_torchvision_stand_in() -> None:
-    try:
-        import torchvision.transforms  # noqa: F401
-        return
-    except (ImportError, RuntimeError):
-        for name in [name for name in sys.modules if name.startswith("torchvision")]:
-            del sys.modules[name]
-    import enum
-    import types
-
-    class InterpolationMode(enum.Enum):
-        BICUBIC = "bicubic"
-
-    class Compose:
-        def __init__(self, steps):
-            self.steps = steps
-
-        def __call__(self, value):
-            for step in self.steps:
-                value = step(value)
-            return value
-
-    class Resize:
-        def __init__(self, size, interpolation):
-            assert interpolation is InterpolationMode.BICUBIC
-            self.size = size
-
-        def __call__(self, image):
-            height, width = self.size
-            return image.resize((width, height), Image.BICUBIC)
-
-    class ToTensor:
-        def __call__(self, image):
-            array = torch.from_numpy(np.array(image, np.uint8, copy=True))
-            return array.view(image.size[1], image.size[0], 3).permute(2, 0, 1).contiguous().to(torch.float32).div(255)
-
-    class Normalize:
-        def __init__(self, mean, std):
-            self.mean, self.std = mean, std
-
-        def __call__(self, tensor):
-            mean = torch.as_tensor(self.mean, dtype=tensor.dtype)
-            std = torch.as_tensor(self.std, dtype=tensor.dtype)
-            return tensor.sub(mean[:, None, None]).div(std[:, None, None])
-
-    package = types.ModuleType("torchvision")
-    transforms = types.ModuleType("torchvision.transforms")
-    transforms.Compose, transforms.Resize, transforms.ToTensor, transforms.Normalize = Compose, Resize, ToTensor, Normalize
-    transforms.InterpolationMode = InterpolationMode
-    package.transforms = transforms
-    sys.modules["torchvision"], sys.modules["torchvision.transforms"] = package, transforms
+    """torchvision's pieces with its arithmetic where it cannot load, shared with the DocOwl
+    fixture script (``tests/model_adapters/torchvision_stand_in.py``, read by its path)."""
+    runpy.run_path(str(Path(__file__).resolve().parents[2] / "torchvision_stand_in.py"))["install_torchvision_stand_in"]()
 
 
 def tiny_tokenizer_files(release: Path, model_dir: Path) -> None:
