@@ -39,6 +39,22 @@ def single_torch_thread():
     torch.set_num_threads(previous)
 
 
+@pytest.fixture(scope="module")
+def reference(request: pytest.FixtureRequest) -> dict:
+    """The tensors the fixture script of the asking module's ``RELEASE`` folder recorded."""
+    from parity import recorded_tensors
+
+    return recorded_tensors(request.module.RELEASE)
+
+
+@pytest.fixture(scope="module")
+def recorded(request: pytest.FixtureRequest) -> dict:
+    """The other values it recorded (prompts, token ids, settings)."""
+    from parity import recorded_values
+
+    return recorded_values(request.module.RELEASE)
+
+
 @pytest.fixture(scope="session")
 def llava_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_models.build_llava(tmp_path_factory.mktemp("llava"))

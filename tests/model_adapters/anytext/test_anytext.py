@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from parity import assert_relatively_close, recorded_tensors, recorded_values
+from parity import assert_relatively_close
 from PIL import Image
 
 from bench.adapter import ADAPTERS
@@ -47,16 +47,6 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("models_yaml", "clip-vit-large-patch14"):
         shutil.copytree(RELEASE / name, root / name)
     return root
-
-
-@pytest.fixture(scope="module")
-def reference() -> dict[str, torch.Tensor]:
-    return recorded_tensors(RELEASE)
-
-
-@pytest.fixture(scope="module")
-def recorded() -> dict:
-    return recorded_values(RELEASE)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from parity import assert_relatively_close, recorded_tensors, recorded_values
+from parity import assert_relatively_close
 from PIL import Image
 
 from bench.adapter import ADAPTERS
@@ -27,16 +27,6 @@ MODEL, BASE, PLANNER = RELEASE / "textdiffuser2-full-ft", RELEASE / "sd15", RELE
 #: Largest difference allowed, relative to the reference's largest magnitude: a 1e-5 relative
 #: error fails; float32 on other library versions stays below it.
 RELATIVE = 3e-6
-
-
-@pytest.fixture(scope="module")
-def reference() -> dict[str, torch.Tensor]:
-    return recorded_tensors(RELEASE)
-
-
-@pytest.fixture(scope="module")
-def recorded() -> dict:
-    return recorded_values(RELEASE)
 
 
 @pytest.fixture(scope="module")
