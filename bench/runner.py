@@ -40,7 +40,7 @@ from bench.fingerprint import file_signature, path_signature, stable_hash
 from bench.manifest import LEGACY_INVOCATION, legacy_invocation, merged_manifest
 from bench.options import OptionError, options_as_dict
 from bench.planner import Plan, PlannedSample, make_plan
-from bench.records import RECORD_FORMAT, PredictionRecord, unscored
+from bench.records import RECORD_FORMAT, UNSCORED, PredictionRecord, unscored
 from bench.run_lock import RunLock, RunLockedError, check_no_other_holders, shard_lock_name
 from bench.scoring_pool import ScoreResult, ScoringPool, ScoringQueue, default_scoring_workers
 from bench.seeding import sample_seed
@@ -241,25 +241,40 @@ class _RunSession:
         """Each task is closed once the next one's model work is done, so that the scoring of
         its last batches runs beside the model instead of holding it back."""
         previous: _OpenTask | None = None
+        current: _OpenTask | None = None
         try:
             for task in tasks:
                 started = time.perf_counter()
                 try:
                     work = self.group.broadcast(self._plan_task(task) if self.group.is_main else None)
-                except Exception:
-                    if previous is not None and self.group.world_size == 1:
-                        # Its model work is done: its scores are kept before the run stops.
-                        outcomes.append(self._close_task(previous, writer, queue, invocation))
+                    current = self._open_task(task, work, started, writer, queue)
+                except Exception as error:
+                    if previous is not None:
+                        self._close_after_failure(previous, writer, queue, invocation, outcomes, error)
                     raise
-                current = self._open_task(task, work, started, writer, queue)
                 if previous is not None:
                     outcomes.append(self._close_task(previous, writer, queue, invocation))
-                previous = current
+                previous, current = current, None
             if previous is not None:
                 outcomes.append(self._close_task(previous, writer, queue, invocation))
         finally:
-            if previous is not None:
-                previous.bars.close()  # closing twice is harmless
+            for opened in (previous, current):
+                if opened is not None:
+                    opened.bars.close()  # closing twice is harmless
+
+    def _close_after_failure(self, previous: "_OpenTask", writer: RecordWriter, queue: ScoringQueue[Scoring],
+                             invocation: dict[str, Any], outcomes: list[TaskOutcome], error: Exception) -> None:
+        """The next task failed, but this one's model work is done: its scores are kept before
+        the run stops, when that is possible. Not in a multi-process run (the other ranks may
+        never reach the same point), and not when the queue itself failed (a full disk); the
+        run's own error is the one reported either way. Ctrl-C does not wait for this: stored
+        outputs are scored when the run resumes."""
+        if self.group.world_size > 1:
+            return
+        try:
+            outcomes.append(self._close_task(previous, writer, queue, invocation))
+        except Exception as closing:
+            logger.info("%s: scores not recorded after %s: %s", previous.task.name, type(error).__name__, closing)
 
     # -- invocation record and manifest --------------------------------------------------------
     def _keep_legacy_manifest(self) -> None:
@@ -388,7 +403,7 @@ class _RunSession:
             current = self.store.read_records(task.name).by_slot
             records = {item.key: current[item.slot] for item in work.planned}
         replaced = outcome.rescored + sum(slot in work.revisions for slot in (p.slot for p in plan.compute))
-        self._maybe_compact(task, work.stored_lines, work.stored_slots, work.stored_files, written, replaced)
+        self._maybe_compact(task, work.stored_lines + opened.unscored_lines, work.stored_slots, work.stored_files, written, replaced)
         ordered = [records[item.key] for item in work.planned]
         scores = self.store.read_scores()
         outcome.summary = self._summarise(task, work.samples, work.planned, ordered, work.samples_total,
@@ -445,7 +460,7 @@ class _RunSession:
         if not rescore:
             return
         batches = [rescore[start : start + self.batch_size] for start in range(0, len(rescore), self.batch_size)]
-        recorder = _Recorder(task.name, executor, writer, opened.records, opened.outcome, "rescored",
+        recorder = _Recorder(opened, executor, writer, "rescored",
                              opened.bars.enter_context(self._bar(len(rescore), f"{task.name} (rescoring)")))
         for index in self.group.claims(f"{task.name}/rescore", len(batches)):
             for planned, previous in batches[index]:
@@ -461,7 +476,7 @@ class _RunSession:
         if task.kind is not RequestKind.ANSWER:
             self.scoring_pool.warm_up()  # workers start and build their engines while the model loads
         batches = [compute[start : start + self.batch_size] for start in range(0, len(compute), self.batch_size)]
-        recorder = _Recorder(task.name, executor, writer, opened.records, opened.outcome, "computed",
+        recorder = _Recorder(opened, executor, writer, "computed",
                              opened.bars.enter_context(self._bar(len(compute), task.name)))
         for index in self.group.claims(f"{task.name}/compute", len(batches)):
             self._check_lock()
@@ -495,7 +510,8 @@ class _RunSession:
     def _maybe_compact(self, task: Task, stored_lines: int, stored_slots: int, stored_files: int, written: int,
                        replaced: int) -> None:
         """Only a sole writer may merge files; it does so when superseded lines outnumber the
-        current ones or files pile up, never on every run."""
+        current ones or files pile up, never on every run (``stored_lines`` counts this run's
+        unscored records, each superseded by its scored one)."""
         if not self.sole_writer:
             return
         superseded = stored_lines - stored_slots + replaced
@@ -618,6 +634,9 @@ class _RunSession:
             if any(record is None for record in records):
                 entry["stale"] = "some records it was scored from are gone; run its configuration again"
                 continue
+            if any(record.scoring_fingerprint == UNSCORED for record in records if record is not None):
+                entry["stale"] = "some of its samples were stored but not scored (an interrupted run); run its configuration again"
+                continue
             fingerprint = _records_fingerprint(records)  # type: ignore[arg-type]
             if fingerprint == configuration.get("records_fingerprint"):
                 continue
@@ -667,18 +686,18 @@ class _OpenTask:
     started: float
     #: Progress bars, open until the task's last score arrived.
     bars: ExitStack = field(default_factory=ExitStack)
+    #: Unscored records written (each superseded by its scored one), for compaction.
+    unscored_lines: int = 0
 
 
 @dataclass
 class _Recorder:
-    """Where one task's scored samples go as their results arrive: the record file, the
+    """Where one task's samples go: the record file (when stored, then when scored), the
     task's records and counters, its progress bar."""
 
-    task_name: str
+    opened: _OpenTask
     executor: Executor
     writer: RecordWriter
-    records: dict[str, PredictionRecord]
-    outcome: TaskOutcome
     counter: str
     bar: tqdm
 
@@ -687,14 +706,16 @@ class _Recorder:
         at once, marked unscored, so that a resumed run scores it instead of computing it."""
         scoring = self.executor.save(generated)
         if scoring.job is not None and scoring.job.images:
-            self.writer.append(self.task_name, [unscored(scoring.record)])
+            self.writer.append(self.opened.task.name, [unscored(scoring.record)])
+            self.opened.unscored_lines += 1
         return scoring
 
     def __call__(self, scoring: Scoring, result: ScoreResult | None) -> None:
         record = self.executor.finish(scoring, result)
-        self.writer.append(self.task_name, [record])
-        self.records[record.key] = record
-        setattr(self.outcome, self.counter, getattr(self.outcome, self.counter) + 1)
+        self.writer.append(self.opened.task.name, [record])
+        self.opened.records[record.key] = record
+        outcome = self.opened.outcome
+        setattr(outcome, self.counter, getattr(outcome, self.counter) + 1)
         self.bar.update(1)
 
 

@@ -126,7 +126,11 @@ class ScoringPool:
         self.context = context
         self.workers = workers
         self._processes: concurrent.futures.ProcessPoolExecutor | None = None
-        self._thread: concurrent.futures.ThreadPoolExecutor | None = None
+        #: In-process scoring, one thread each for text answers and for images, so that an
+        #: answer (microseconds) never waits behind OCR.
+        self._threads: dict[str, concurrent.futures.ThreadPoolExecutor] = {}
+        #: Jobs are submitted from the runner's storage thread, warm-up from its main thread.
+        self._lock = threading.Lock()
 
     def submit(self, task: Task, job: ScoreJob) -> "Future[ScoreResult]":
         if job.images and self.workers > 0:
@@ -138,35 +142,46 @@ class ScoringPool:
                     f"to them ({error}); run with --scoring-workers 0"
                 ) from error
             return self._process_pool().submit(_score_in_worker, _task_modules(task, job), payload)
-        if self._thread is None:
-            self._thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="thbench-scoring")
-        return self._thread.submit(score_job, task, job)
+        return self._thread("images" if job.images else "text").submit(score_job, task, job)
 
     def warm_up(self) -> None:
         """Start every worker now and have it build its OCR engine, instead of on the first
         jobs: the start-up (imports, engine) then overlaps the model's loading and first batch."""
-        if self.workers == 0 or self._processes is not None:
-            return
-        pool = self._process_pool()
+        with self._lock:
+            if self.workers == 0 or self._processes is not None:
+                return
+            pool = self._processes = self._start_processes()
         for _ in range(self.workers):
             pool.submit(_warm_worker)
 
     def close(self) -> None:
         """Stop the workers; jobs still queued are dropped (their samples were not recorded,
         so the next run computes them again)."""
-        for executor in (self._processes, self._thread):
+        with self._lock:
+            executors = [self._processes, *self._threads.values()]
+            self._processes, self._threads = None, {}
+        for executor in executors:
             if executor is not None:
                 executor.shutdown(wait=True, cancel_futures=True)
-        self._processes = self._thread = None
 
     def _process_pool(self) -> concurrent.futures.ProcessPoolExecutor:
-        if self._processes is None:
-            logger.info("starting %d scoring worker%s", self.workers, "" if self.workers == 1 else "s")
-            self._processes = concurrent.futures.ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_worker, initargs=(self.context, os.getpid()),
-            )
-        return self._processes
+        with self._lock:
+            if self._processes is None:
+                self._processes = self._start_processes()
+            return self._processes
+
+    def _start_processes(self) -> concurrent.futures.ProcessPoolExecutor:
+        logger.info("starting %d scoring worker%s", self.workers, "" if self.workers == 1 else "s")
+        return concurrent.futures.ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker, initargs=(self.context, os.getpid()),
+        )
+
+    def _thread(self, kind: str) -> concurrent.futures.ThreadPoolExecutor:
+        with self._lock:
+            if kind not in self._threads:
+                self._threads[kind] = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"thbench-scoring-{kind}")
+            return self._threads[kind]
 
 
 class Scorable(Protocol):
@@ -211,9 +226,14 @@ class ScoringQueue(Generic[T]):
         self._raise_error()
         with self._condition:
             number, self._next = self._next, self._next + 1
-            self._in_flight[number] = task.name
-            self._unprepared.add(number)
-        self._storage.submit(self._prepare, number, task, prepare, deliver)
+        try:
+            with self._condition:
+                self._in_flight[number] = task.name
+                self._unprepared.add(number)
+            self._storage.submit(self._prepare, number, task, prepare, deliver)
+        except BaseException:  # Ctrl-C landing here must not leave an item that never finishes
+            self._done(number)
+            raise
 
     def wait(self, at_most: int = 0, task: str | None = None) -> None:
         """Block until no more than ``at_most`` items are in flight, of ``task`` or of all tasks

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from bench.adapter import ADAPTERS
 from bench.context import TaskContext
+from bench.records import UNSCORED
 from bench.registry import UnknownNameError
 from bench.store import CorruptStoreError, PredictionRecord, RunStore, StoreFormatError
 from bench.summaries import TaskSummary
@@ -82,13 +83,15 @@ class RunSummary:
 
     def predictions(self, label: str) -> dict[str, PredictionRecord]:
         """The records this label was scored from (per sample key); for folders written before
-        selections, the newest record of each key."""
+        selections, the newest record of each key. A sample whose newest record still waits for
+        its scores (the run that recomputed it was interrupted) is left out, not shown as a miss."""
         store = RunStore(self.run_dir)
         task = self.task_name(label)
         records = store.read_records(task)
         config_id = self.task_manifest(label).get("id")
         selection = store.read_selection(task, config_id) if config_id else None
-        return records.latest_by_key() if selection is None else records.select(selection)
+        chosen = records.latest_by_key() if selection is None else records.select(selection)
+        return {key: record for key, record in chosen.items() if record.scoring_fingerprint != UNSCORED}
 
 
 def find_runs(paths: Sequence[Path]) -> list[Path]:

@@ -3,14 +3,17 @@ workers, and a run killed with work in the pool resumes to the uninterrupted res
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from toy_plugins import PainterAdapter, PainterOptions
@@ -21,6 +24,7 @@ from bench.faults import HarnessFault
 from bench.ocr.base import OCR_ENGINES
 from bench.records import UNSCORED
 from bench.runner import RunConfig, run
+from bench.scoring_pool import ScoringPool, ScoringQueue
 from bench.store import RunStore
 from bench.task import DatasetError
 
@@ -199,3 +203,95 @@ def test_a_task_whose_data_fails_keeps_the_scores_of_the_task_before_it(tmp_path
                       task_args={"toy-paint": {"count": "4", "score_delay_s": "0.2"}, "toy-paint-b": {"count": "0"}}))
     scores = json.loads((run_dir / "scores.json").read_text())["tasks"]
     assert scores["toy-paint"]["n"] == 4 and scores["toy-paint"]["errors"] == 0
+
+
+def test_a_fault_in_the_next_tasks_model_work_keeps_the_scores_of_the_task_before_it(tmp_path, monkeypatch):
+    original = PainterAdapter.generate_image
+    calls = []
+
+    def generate_image(self, requests):
+        calls.append(len(requests))
+        if len(calls) > 1:  # the second task's first batch meets a full disk
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(self, requests)
+
+    monkeypatch.setattr(PainterAdapter, "generate_image", generate_image)
+    run_dir = tmp_path / "run"
+    with pytest.raises(HarnessFault, match="No space left"):
+        run(RunConfig(model="test-painter", tasks=["toy-paint", "toy-paint-b"], run_dir=run_dir, batch_size=8,
+                      progress=False, scoring_workers=1, task_args={"toy-paint": {"score_delay_s": "0.2"}}))
+    scores = json.loads((run_dir / "scores.json").read_text())["tasks"]
+    assert scores["toy-paint"]["n"] == 5 and scores["toy-paint"]["errors"] == 0
+
+
+def test_one_worker_pool_when_rescoring_and_computing_in_one_task(tmp_path, monkeypatch):
+    """The storage thread submits the rescoring jobs while the main thread warms the pool up
+    for the samples to compute: both must find the same pool."""
+    import concurrent.futures
+
+    started = []
+
+    class SlowToStart(concurrent.futures.ProcessPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            started.append(self)
+            time.sleep(0.3)  # spawning takes a while, which is when the other thread asks
+            super().__init__(*args, **kwargs)
+
+    def config(**options):
+        return RunConfig(model="test-painter", tasks=["toy-paint"], run_dir=tmp_path / "run", progress=False,
+                         scoring_workers=1, task_args={"toy-paint": options})
+
+    run(RunConfig(**{**config(count="10").__dict__, "limit": 5}))
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", SlowToStart)
+    outcome = run(config(count="10", score_delay_s="0.01"))  # 5 to rescore, 5 to compute
+    assert outcome.tasks[0].rescored == 5 and outcome.tasks[0].computed == 5
+    assert len(started) == 1
+
+
+def test_an_interrupt_while_an_item_is_handed_over_leaves_nothing_to_wait_for():
+    queue: ScoringQueue = ScoringQueue(ScoringPool(TaskContext(), 0))
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    queue._storage.submit = interrupted  # type: ignore[method-assign]  # Ctrl-C inside the hand-over
+    with pytest.raises(KeyboardInterrupt):
+        queue.put(SimpleNamespace(name="t"), lambda: None, lambda item, result: None)  # type: ignore[arg-type]
+    settling = threading.Thread(target=queue.settle, daemon=True)
+    settling.start()
+    settling.join(5)
+    assert not settling.is_alive(), "settle() must not wait for an item that was never handed over"
+    queue.close()
+
+
+def test_reports_leave_out_a_sample_whose_recomputation_was_not_scored(tmp_path, monkeypatch):
+    from bench.executor import Executor
+    from bench.report.runs import load_run
+
+    original = PainterAdapter.generate_image
+
+    def failing_on_p1(self, requests):
+        if any(request.prompt == "paint 1" for request in requests):
+            raise RuntimeError("model broke on paint 1")
+        return original(self, requests)
+
+    def config(**overrides):
+        return RunConfig(model="test-painter", tasks=["toy-paint"], run_dir=tmp_path / "run", progress=False,
+                         scoring_workers=0, **overrides)
+
+    monkeypatch.setattr(PainterAdapter, "generate_image", failing_on_p1)
+    first = run(config())
+    assert first.tasks[0].summary["errors"] == 1
+    monkeypatch.setattr(PainterAdapter, "generate_image", original)
+
+    def disk_full(self, scoring, result):
+        raise HarnessFault("No space left on device")  # the retry stops before p1's scores are recorded
+
+    monkeypatch.setattr(Executor, "finish", disk_full)
+    with pytest.raises(HarnessFault):
+        run(config(retry_errors=True))
+    latest = RunStore(tmp_path / "run").read_records("toy-paint").latest_by_key()
+    assert [r.scoring_fingerprint for r in latest.values() if r.id == "p1"] == [UNSCORED]
+    shown = load_run(tmp_path / "run").predictions(first.tasks[0].label)
+    assert "p1" not in {record.id for record in shown.values()}, "an unscored record is no result to show"
+    assert len(shown) == 4
