@@ -501,8 +501,9 @@ class _RunSession:
             queue.close()
 
     def _in_flight_limit(self) -> int:
-        """Samples left to score (of every task) when the model may start its next batch. Their
-        outputs are on disk, each with its unscored record (a crash costs no model work), so
+        """Samples left to score (of every task) when the model may start its next batch.
+        Generated images are on disk, each with its unscored record (a crash costs no model
+        work), and text answers are scored on a thread of their own within microseconds, so
         the model may run far ahead of scoring that is slower than it for a while (one task's
         OCR, say) and the scoring catches up behind the next task's model work."""
         return max(UNSCORED_AHEAD, self.batch_size + 2 * max(1, self.scoring_pool.workers))
