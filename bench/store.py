@@ -38,7 +38,6 @@ from typing import Any, BinaryIO, Iterable, Literal, Sequence
 from PIL import Image
 
 from bench.faults import storage
-from bench.images import open_image
 from bench.records import RECORD_FORMAT, PredictionRecord, SampleError
 
 __all__ = ["PredictionRecord", "SampleError", "RunStore", "TaskRecords", "RecordWriter", "StoreFormatError",
@@ -254,9 +253,6 @@ class RunStore:
                 atomic_write(path, encoded.getvalue())
                 names.append(str(path.relative_to(self.run_dir)))
         return names
-
-    def open_image(self, relative: str) -> Image.Image:
-        return open_image(self.run_dir / relative)
 
     def remove_stale_temporaries(self) -> int:
         """Temporary files left by processes that died mid-write; call only while no other
