@@ -40,9 +40,9 @@ def decode_greedily(head: Callable[[torch.Tensor], torch.Tensor], feed: Callable
         if minimum is not None:
             logits[:, end_id] = torch.where(step < minimum, float("-inf"), logits[:, end_id])
         chosen = torch.where(running, logits.argmax(-1), torch.full_like(running, end_id, dtype=torch.long))
-        for row, token in enumerate(chosen.tolist()):
-            if running[row]:
-                result.tokens[row].append(token)
+        for token, alive, tokens in zip(chosen.tolist(), running.tolist(), result.tokens):  # one device sync per step
+            if alive:
+                tokens.append(token)
         running = running & (chosen != end_id)
         if not running.any() or step == max_new_tokens - 1:
             break

@@ -97,8 +97,6 @@ class QwenVLConfig:
     use_dynamic_ntk: bool = True
     use_logn_attn: bool = True
     no_bias: bool = True
-    #: The dtype the release runs in (``bf16``/``fp16``/``fp32`` flags), used on accelerators.
-    release_dtype: str = "bfloat16"
 
     @property
     def head_dim(self) -> int:
@@ -128,9 +126,9 @@ class QwenVLConfig:
             if visual.n_queries != span:
                 raise QwenVLConfigError(f"{source}: TextMonkey's visual n_queries {visual.n_queries} is not the span its encoder makes "
                                         f"({span}: r or 256 per window, plus 256 for the global view); the release would fail too")
-        fields = set(cls.__dataclass_fields__) - {"visual", "release_dtype", "variant"}
+        fields = set(cls.__dataclass_fields__) - {"visual", "variant"}
         values = {k: v for k, v in raw.items() if k in fields}
-        config = cls(visual=visual, variant=variant, release_dtype=_release_dtype(raw), **values)
+        config = cls(visual=visual, variant=variant, **values)
         if config.kv_channels * config.num_attention_heads != config.hidden_size:
             raise QwenVLConfigError(f"{source}: kv_channels x num_attention_heads must equal hidden_size")
         if visual.output_dim != config.hidden_size:
@@ -154,11 +152,3 @@ def _variant(raw: dict[str, Any], source: str) -> str:
     found = f"architectures {architectures}" + (f" with TextMonkey's visual options {options}" if options else "")
     raise QwenVLConfigError(f"{source}: {found} is neither Monkey ({ARCHITECTURES['monkey']}) nor TextMonkey "
                             f"({ARCHITECTURES['textmonkey']} with {', '.join(sorted(TEXTMONKEY_OPTIONS))})")
-
-
-def _release_dtype(raw: dict[str, Any]) -> str:
-    if raw.get("fp32"):
-        return "float32"
-    if raw.get("fp16"):
-        return "float16"
-    return "bfloat16"
