@@ -45,25 +45,18 @@ class FidGroups:
 
         self.device = device
         self.metric = InceptionFID(weights_path, protocol, dims).to(device)  # raises FidWeightsMissing
-        self.batch_size = protocol_spec(protocol).batch_size
+        protocol_spec(protocol)  # an unknown protocol is refused before any image is read
         self.protocol = protocol
         self._groups: dict[str, dict[str, Any]] = {}
 
     def add(self, name: str, files: Sequence[Path]) -> int:
         """Read ``files`` through the network; returns how many there were."""
-        import torch
-
-        from bench.metrics.fid import load_rgb_uint8
+        from bench.metrics.fid import fid_image_batches
 
         self.metric.reset()
-        for start in range(0, len(files), self.batch_size):
-            by_size: dict[tuple[int, ...], list[Any]] = {}
-            for path in files[start : start + self.batch_size]:
-                image = load_rgb_uint8(path)
-                by_size.setdefault(tuple(image.shape[1:]), []).append(image)
-            with exact_float32():
-                for images in by_size.values():
-                    self.metric.update(torch.stack(images).to(self.device), real=True)
+        with exact_float32():
+            for batch in fid_image_batches(files, self.protocol):
+                self.metric.update(batch.to(self.device), real=True)
         self._groups[name] = {
             key: _tensor(value).cpu().clone() for key, value in self.metric.metric_state.items() if key.startswith("real_")
         }
