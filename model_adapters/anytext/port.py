@@ -124,7 +124,7 @@ class AnyTextDiffusersAdapter(AnyTextAdapterBase):
         size = self.options.size
         source = open_image(request.image)
         polygons = [scale_polygon(p, source.size, (size, size)) for p in request.polygons]
-        canvas = np.asarray(source.resize((size, size), Image.Resampling.BICUBIC))
+        canvas = np.asarray(resized(source, (size, size)))
         images = self._call("edit", request.prompt, request.texts, polygons, canvas, request.seed, request.num_images)
         return [resized(image, source.size) for image in images]
 

@@ -35,8 +35,8 @@ def decode_greedily(head: Callable[[torch.Tensor], torch.Tensor], feed: Callable
     for step in range(max_new_tokens):
         logits = head(hidden[:, -1]).float()
         if keep_scores:
-            for row in range(rows):
-                result.scores[row].append(logits[row].detach().to("cpu", copy=True))
+            for kept, row_logits in zip(result.scores, logits.detach().to("cpu", copy=True).unbind(0)):  # one copy per step
+                kept.append(row_logits)
         if minimum is not None:
             logits[:, end_id] = torch.where(step < minimum, float("-inf"), logits[:, end_id])
         chosen = torch.where(running, logits.argmax(-1), torch.full_like(running, end_id, dtype=torch.long))
