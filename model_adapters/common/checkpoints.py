@@ -3,13 +3,14 @@ with errors that name the folder and the tensor, shared by the native implementa
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import torch
 from torch import nn
+
+from model_adapters.common.weight_index import index_shards
 
 WEIGHT_FILES = ("model.safetensors.index.json", "model.safetensors", "pytorch_model.bin.index.json", "pytorch_model.bin")
 
@@ -27,14 +28,7 @@ def read_checkpoint(folder: Path) -> Iterator[tuple[str, torch.Tensor]]:
             break
     else:
         raise FileNotFoundError(f"{folder} holds none of {', '.join(WEIGHT_FILES)}; point model= at the released folder")
-    if name.endswith(".index.json"):
-        shards = sorted(set(json.loads(path.read_text(encoding="utf-8"))["weight_map"].values()))
-        files = [folder / shard for shard in shards]
-    else:
-        files = [path]
-    for file in files:
-        if not file.is_file():
-            raise FileNotFoundError(f"{file} is listed in {path.name} but missing")
+    for file in index_shards(path) if name.endswith(".index.json") else [path]:
         yield from _read_file(file)
 
 

@@ -17,10 +17,12 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from model_adapters.common.weight_index import index_shards
+
 from .checkpoint_io import TensorRecord, file_records
 from .config import TextHarmonyConfig
 from .keys import DIFFUSION_PREFIX, LLM_PREFIX, PEFT_VIT_PREFIX, TEXT_HEAD_PREFIX
-from .weight_files import INDEX_FILES, index_shards
+from .weight_files import INDEX_FILES
 
 WEIGHT_FILES = (
     *INDEX_FILES,

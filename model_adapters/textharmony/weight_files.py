@@ -4,9 +4,10 @@ it is built, before any weight is loaded."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from model_adapters.common.weight_index import index_shards
 
 from .split_file import find_parts
 
@@ -20,16 +21,6 @@ class CheckpointFiles:
     #: The files to read, in order; for ``split``, the parts of one file.
     files: tuple[Path, ...]
     split: bool = False
-
-
-def index_shards(index: Path) -> list[Path]:
-    """The shard files an index file's ``weight_map`` names, each once, in name order; every
-    one must exist beside the index."""
-    shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-    missing = [name for name in shards if not (index.parent / name).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{index} lists shards that are not in {index.parent}: {missing}")
-    return [index.parent / name for name in shards]
 
 
 def is_split_part(path: Path) -> bool:
