@@ -11,7 +11,6 @@ release hands them on.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -128,8 +127,3 @@ def draw_position(polygon: np.ndarray, width: int, height: int) -> np.ndarray:
     image = np.zeros((height, width, 1))
     cv2.fillPoly(image, [polygon.reshape((-1, 1, 2))], color=255)
     return image / 255.0
-
-
-def as_points(polygon: Sequence[Sequence[float]]) -> np.ndarray:
-    """A polygon as the int32 points OpenCV draws, rounded to the pixel."""
-    return np.round(np.asarray(polygon, dtype=np.float64)).astype(np.int32)

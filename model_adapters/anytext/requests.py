@@ -26,8 +26,8 @@ import numpy as np
 from PIL import ImageFont
 
 from bench.types import Polygon
-from model_adapters.anytext.glyphs import GLYPH_SCALE, as_points, draw_glyph_canvas, draw_glyph_line, draw_position
-from model_adapters.common.geometry import scale_polygon
+from model_adapters.anytext.glyphs import GLYPH_SCALE, draw_glyph_canvas, draw_glyph_line, draw_position
+from model_adapters.common.geometry import pixel_points, scale_polygon
 
 PLACEHOLDER = "*"
 #: The benchmark script's (``eval/anytext_singleGPU.py``) quality suffix and negative prompt.
@@ -79,7 +79,7 @@ def placeholder_prompt(caption: str, texts: Sequence[str]) -> str:
 
 
 def canvas_polygons(polygons: Sequence[Polygon], source: tuple[int, int], canvas: tuple[int, int]) -> list[np.ndarray]:
-    return [as_points(scale_polygon(polygon, source, canvas)) for polygon in polygons]
+    return [pixel_points(scale_polygon(polygon, source, canvas)) for polygon in polygons]
 
 
 def edit_canvas(image: np.ndarray) -> np.ndarray:

@@ -16,9 +16,13 @@ def polygon_mask(size: tuple[int, int], polygons: Sequence[Polygon]) -> Image.Im
     width, height = size
     mask = np.zeros((height, width), dtype=np.uint8)
     for polygon in polygons:
-        points = np.round(np.asarray(polygon, dtype=np.float64)).astype(np.int32)
-        cv2.fillPoly(mask, [points], 255)
+        cv2.fillPoly(mask, [pixel_points(polygon)], 255)
     return Image.fromarray(mask)
+
+
+def pixel_points(polygon: Sequence[Sequence[float]]) -> np.ndarray:
+    """A polygon as the int32 points OpenCV draws, rounded to the pixel."""
+    return np.round(np.asarray(polygon, dtype=np.float64)).astype(np.int32)
 
 
 def scale_polygon(polygon: Polygon, source: tuple[int, int], target: tuple[int, int]) -> Polygon:

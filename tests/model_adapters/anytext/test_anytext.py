@@ -19,12 +19,13 @@ from bench.adapter import ADAPTERS
 from bench.options import OptionError
 from bench.types import EditImageRequest, GenerateImageRequest
 from model_adapters.anytext.checkpoint import ReleaseFiles, part, read_config, read_state
-from model_adapters.anytext.glyphs import FontError, as_points, draw_glyph_canvas, draw_glyph_line, draw_position, load_font
+from model_adapters.anytext.glyphs import FontError, draw_glyph_canvas, draw_glyph_line, draw_position, load_font
 from model_adapters.anytext.model import AnyTextModel, Sampling
 from model_adapters.anytext.ocr import normalize_line
 from model_adapters.anytext.requests import TextLines, edit_canvas, placeholder_prompt
 from model_adapters.anytext.sampler import Schedule
 from model_adapters.anytext.text import split_chunks
+from model_adapters.common.geometry import pixel_points
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
@@ -158,7 +159,7 @@ def test_glyphs_and_positions_are_drawn_as_the_release_draws_them(reference, rec
     font = load_font(FONT)
     size = recorded["size"]
     for index, (text, polygon) in enumerate(zip(recorded["texts"], recorded["polygons"])):
-        points = as_points(polygon)
+        points = pixel_points(polygon)
         assert np.array_equal(draw_position(points, size, size)[..., 0], reference[f"position.{index}"].numpy())
         line = draw_glyph_line(font, text)[..., 0]
         canvas = draw_glyph_canvas(font, text, points, size, size)[..., 0]
