@@ -185,8 +185,8 @@ def _llava_config(source: dict[str, Any], tower_config: Any, image_token_id: int
 def _language_and_projector(src: Path, config: dict[str, Any], vocab_size: int) -> Iterator[tuple[str, torch.Tensor]]:
     """The checkpoint's tensors under transformers' names (the layout llava-hf folders use)."""
     seen_projector: dict[str, torch.Tensor] = {}
-    for name, tensor in _read_weights(src):
-        if _RECOMPUTED.search(name) or name.startswith("model.vision_tower."):
+    for name, tensor in _read_weights(src, lambda name: not name.startswith("model.vision_tower.")):  # read by _tower_tensors
+        if _RECOMPUTED.search(name):
             continue
         if name in ("model.embed_tokens.weight", "lm_head.weight"):
             yield f"language_model.{name}", _pad_rows(tensor, vocab_size)
@@ -245,26 +245,15 @@ def _tower_tensors(tower_dir: Path, src: Path) -> Iterator[tuple[str, torch.Tens
 
 
 def _read_weights(folder: Path, select: Callable[[str], bool] = lambda name: True) -> Iterator[tuple[str, torch.Tensor]]:
-    """The selected tensors of a folder's safetensors or ``pytorch_model*.bin`` files, read
-    lazily (safetensors by name, ``.bin`` by memory map)."""
-    import torch
-    from safetensors import safe_open
+    """The selected tensors of a folder's safetensors files, else of its ``pytorch_model*.bin``
+    files, read lazily."""
+    from model_adapters.common.checkpoints import read_weight_file
 
-    safetensors = sorted(folder.glob("*.safetensors"))
-    if safetensors:
-        for path in safetensors:
-            with safe_open(str(path), framework="pt") as handle:
-                for name in handle.keys():
-                    if select(name):
-                        yield name, handle.get_tensor(name)
-        return
-    bins = sorted(folder.glob("pytorch_model*.bin"))
-    if not bins:
+    files = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("pytorch_model*.bin"))
+    if not files:
         raise FileNotFoundError(f"{folder} holds neither *.safetensors nor pytorch_model*.bin weights")
-    for path in bins:
-        for name, tensor in torch.load(path, map_location="cpu", weights_only=True, mmap=True).items():
-            if select(name):
-                yield name, tensor
+    for path in files:
+        yield from read_weight_file(path, select)
 
 
 def _check_against_model(config: Any, tensors: dict[str, torch.Tensor]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
@@ -29,18 +29,23 @@ def read_checkpoint(folder: Path) -> Iterator[tuple[str, torch.Tensor]]:
     else:
         raise FileNotFoundError(f"{folder} holds none of {', '.join(WEIGHT_FILES)}; point model= at the released folder")
     for file in index_shards(path) if name.endswith(".index.json") else [path]:
-        yield from _read_file(file)
+        yield from read_weight_file(file)
 
 
-def _read_file(path: Path) -> Iterator[tuple[str, torch.Tensor]]:
+def read_weight_file(path: Path, select: Callable[[str], bool] = lambda name: True) -> Iterator[tuple[str, torch.Tensor]]:
+    """The selected tensors of one safetensors or PyTorch file, read lazily (safetensors by
+    name, ``.bin`` by memory map)."""
     if path.suffix == ".safetensors":
         from safetensors import safe_open
 
         with safe_open(str(path), framework="pt") as handle:
             for key in handle.keys():
-                yield key, handle.get_tensor(key)
+                if select(key):
+                    yield key, handle.get_tensor(key)
     else:
-        yield from torch.load(path, map_location="cpu", weights_only=True, mmap=True).items()
+        for key, tensor in torch.load(path, map_location="cpu", weights_only=True, mmap=True).items():
+            if select(key):
+                yield key, tensor
 
 
 def assign_tensors(model: nn.Module, tensors: Iterable[tuple[str, torch.Tensor]], folder: Path, what: str,
